@@ -20,8 +20,7 @@ ip netns add $C; ip netns add $S
 ip link add tcps-c0 netns $C type veth peer name tcps-s0 netns $S
 ip -n $C addr add 10.99.0.1/24 dev tcps-c0; ip -n $C link set tcps-c0 up; ip -n $C link set lo up
 ip -n $S addr add 10.99.0.2/24 dev tcps-s0; ip -n $S link set tcps-s0 up; ip -n $S link set lo up
-# scaled timers on the client: the orphan's FIN budget is (2^2-1) x 200 ms
-ip netns exec $C sysctl -qw net.ipv4.tcp_orphan_retries=1 net.ipv4.tcp_fin_timeout=2
+# the kernel's default timers: the run takes about two minutes
 ip netns exec $C tcpdump -q -U -i tcps-c0 -w "$out" tcp 2>/dev/null & dump=$!
 ip netns exec $S python3 "$here/sample_peer.py" server & srv=$!
 while [ ! -e /tmp/tcps-sample-ready ]; do sleep 0.05; done

@@ -3,6 +3,8 @@
 import socket, sys, threading, time
 
 SERVER = "10.99.0.2"
+# the orphan FIN's retries (Linux default budget) end about 108 s after close()
+ORPHAN_WAIT = 112.0
 
 
 def serve(port, handler):
@@ -27,7 +29,7 @@ def echo_then_close(c):            # 8080: answer, close when the client closes
 def late_writer(c):                # 8082: answer, then write and close much later
     c.recv(100)
     c.sendall(b"ok\n")
-    time.sleep(3.0)
+    time.sleep(ORPHAN_WAIT + 1.0)
     try:
         c.sendall(b"late data\n")
         time.sleep(0.2)
@@ -49,7 +51,7 @@ def server():
     serve(8082, late_writer)
     serve(8083, half_close_peer)
     open("/tmp/tcps-sample-ready", "w").close()
-    time.sleep(15)
+    time.sleep(ORPHAN_WAIT + 20)
 
 
 def client():
@@ -66,7 +68,7 @@ def client():
     open("/tmp/tcps-sample-drop", "w").close()   # the script adds the drop rule
     time.sleep(0.5)
     s.close()                                      # orphan FIN that never arrives
-    time.sleep(4.0)
+    time.sleep(ORPHAN_WAIT + 2.0)
     s = socket.create_connection((SERVER, 8083))
     s.sendall(b"upload\n"); s.shutdown(socket.SHUT_WR)
     while s.recv(100):

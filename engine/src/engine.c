@@ -104,6 +104,11 @@ typedef struct flow {
     tcps_zeek z;
 } flow;
 
+typedef struct slot {
+    uint32_t idx;  /* flow index + 1; 0 = empty */
+    uint32_t hash; /* the 4-tuple's hash: probes rarely touch a flow */
+} slot;
+
 typedef struct evrec {
     uint32_t ord, flags;
     uint64_t aux;
@@ -113,11 +118,10 @@ struct tcps_engine {
     tcps_config cfg;
     flow *flows;
     uint32_t cap, nlive, free_head; /* free list through lru_next */
-    uint32_t *slots, slot_mask;
+    slot *slots;
+    uint32_t slot_mask;
     uint32_t lru_head, lru_tail;
     uint32_t next_id;
-    uint32_t *id_map; /* flow id -> index + 1 */
-    size_t id_cap;
     uint32_t ord;
     int pass;
     uint64_t now, max_ts;
@@ -136,13 +140,13 @@ struct tcps_engine {
 
 const tcps_profile *tcps__engine_profile(const tcps_engine *e) { return &e->cfg.profile; }
 
-size_t tcps_flow_bytes(void) { return sizeof(flow) + 2 * sizeof(uint32_t) + sizeof(uint32_t); }
+size_t tcps_flow_bytes(void) { return sizeof(flow) + 2 * sizeof(slot); }
 
 /* ---- memory -------------------------------------------------------------- */
 static size_t mem_now(const tcps_engine *E)
 {
-    return sizeof *E + (size_t)E->cap * sizeof(flow) + (E->slot_mask + 1u) * sizeof(uint32_t) +
-           E->evcap * sizeof(evrec) + E->p1cap + E->id_cap * sizeof(uint32_t);
+    return sizeof *E + (size_t)E->cap * sizeof(flow) + (E->slot_mask + 1u) * sizeof(slot) +
+           E->evcap * sizeof(evrec) + E->p1cap;
 }
 static void mem_note(tcps_engine *E)
 {
@@ -238,50 +242,47 @@ static void set_state(tcps_engine *E, flow *f, int side, uint8_t st, uint8_t rea
 static uint64_t rto_min(const tcps_engine *E) { return MS(E->cfg.profile.rto_min_ms); }
 static uint64_t rto_max(const tcps_engine *E) { return MS(E->cfg.profile.rto_max_ms); }
 
-/* When an endpoint retransmitting its FIN (or data) gives up: simulate the
- * RTO timer from the first RTO retransmission with the observed RTO. */
+/* When an endpoint retransmitting its FIN gives up: run its RTO timer on
+ * from the last retransmission seen (the RTO doubles up to rto_max) until
+ * the time budget, counted from the first RTO retransmission, is spent. */
 static uint64_t fin_giveup_at(const tcps_engine *E, const ep *x)
 {
     const tcps_profile *p = &E->cfg.profile;
     unsigned n = x->orphan == TCPS_ORPHAN_NO ? p->retries2 : tcps_profile_orphan_retries(p);
     uint64_t budget = tcps_profile_retry_budget_ns(p, n);
-    uint64_t start, rto;
-    if (x->rtx_index == 0) {
-        start = x->orig_ts + rto_min(E);
-        rto = rto_min(E);
-    } else if (x->rtx_tlp && x->rtx_index == 1) {
-        start = x->rtx_prev + x->rtx_gap;
-        rto = x->rtx_gap;
+    uint64_t t, g, start;
+    if (x->rtx_index == 0) { /* never retransmitted: the first RTO is due */
+        g = rto_min(E);
+        start = t = x->orig_ts + g;
+    } else if (x->rtx_tlp && x->rtx_index == 1) { /* after a TLP the RTO keeps its length */
+        g = x->rtx_gap;
+        start = t = x->rtx_prev + g;
     } else {
+        g = x->rtx_gap;
+        t = x->rtx_prev;
         start = x->rtx_start;
-        /* the RTO of the first RTO retransmission */
-        unsigned b = x->rtx_index - (x->rtx_tlp ? 2 : 1);
-        rto = x->rtx_gap >> (b > 20 ? 20 : b);
-        if (b > 0 && x->rtx_gap >= rto_max(E))
-            rto = rto_min(E);
     }
-    if (rto == 0)
-        rto = rto_min(E);
-    if (!p->model_budget) { /* count-based stacks */
-        uint64_t t = start, g = rto;
-        for (unsigned k = 1; k <= n; k++) {
+    if (g == 0)
+        g = rto_min(E);
+    if (!p->model_budget) { /* count-based stacks: n retransmissions */
+        unsigned done = x->rtx_index > n ? n : x->rtx_index;
+        for (unsigned k = done; k <= n; k++) {
             g = g * 2 > rto_max(E) ? rto_max(E) : g * 2;
             t += g;
         }
         return t;
     }
-    uint64_t t = start, g = rto;
-    for (int k = 0; k < 64; k++) {
+    for (int k = 0; k < 64 && t - start < budget; k++) {
         g = g * 2 > rto_max(E) ? rto_max(E) : g * 2;
         t += g;
-        if (t - start >= budget)
-            return t;
     }
     return t;
 }
 
 /* ---- timers: states that end with no packet --------------------------------- */
-static void run_timers_side(tcps_engine *E, flow *f, int s, uint64_t now)
+/* loose: the caller has other evidence that the endpoint is gone (it sent a
+ * RST, or it answered with one): no allowance for late timers. */
+static void run_timers_side(tcps_engine *E, flow *f, int s, uint64_t now, int loose)
 {
     ep *x = &f->e[s];
     const tcps_profile *p = &E->cfg.profile;
@@ -298,7 +299,7 @@ static void run_timers_side(tcps_engine *E, flow *f, int s, uint64_t now)
             uint64_t giveup = x->first_syn + E->syn_giveup;
             if (giveup < due)
                 due = giveup;
-            if (now > due + gap / 2) {
+            if (now > due + (loose ? 0 : gap / 2)) {
                 x->timer_prev = st;
                 x->flags |= EPF_TIMER_DEAD;
                 set_state(E, f, s, TCPS_ST_CLOSED, TCPS_R_SYN_GIVEUP, due);
@@ -322,19 +323,22 @@ static void run_timers_side(tcps_engine *E, flow *f, int s, uint64_t now)
         case TCPS_ST_LAST_ACK: {
             if (!(x->flags & EPF_FIN) || x->rtx_kind != TCPS_RTX_FIN || x->rtx_index == 0)
                 return;
+            /* gave up if the budget ends at the next retransmission and
+             * the capture went on past it in silence */
             due = fin_giveup_at(E, x);
             uint64_t next_gap = x->rtx_gap * 2 > rto_max(E) ? rto_max(E) : x->rtx_gap * 2;
             if (x->rtx_tlp && x->rtx_index == 1)
                 next_gap = x->rtx_gap;
-            uint64_t next = x->rtx_prev + next_gap;
-            if (now > next + next_gap / 2 && now > due) {
+            /* kernel timers may fire up to ~1/8 late (timer wheel) */
+            uint64_t next = x->rtx_prev + next_gap, slack = next_gap / 8 + MS(20);
+            if (now > due + (loose ? 0 : slack) && due <= next + slack) {
                 x->timer_prev = st;
                 x->flags |= EPF_TIMER_DEAD;
                 if (x->orphan == TCPS_ORPHAN_UNKNOWN) {
                     x->orphan = TCPS_ORPHAN_YES;
                     x->orphan_ev = TCPS_OEV_FIN_GIVEUP;
                 }
-                set_state(E, f, s, TCPS_ST_CLOSED, TCPS_R_ORPHAN_GIVEUP, due < next ? next : due);
+                set_state(E, f, s, TCPS_ST_CLOSED, TCPS_R_ORPHAN_GIVEUP, due);
                 continue;
             }
             return;
@@ -425,18 +429,21 @@ static int flow_match(const flow *f, const tcps_segment *s)
 
 static flow *lookup(tcps_engine *E, const tcps_segment *s, int *c2s, uint32_t *slot_out)
 {
-    uint32_t i = (uint32_t)tuple_hash(s) & E->slot_mask;
+    uint32_t h = (uint32_t)tuple_hash(s);
+    uint32_t i = h & E->slot_mask;
     for (;;) {
-        uint32_t v = E->slots[i];
+        uint32_t v = E->slots[i].idx;
         if (!v) {
             *slot_out = i;
             return NULL;
         }
-        int m = flow_match(&E->flows[v - 1], s);
-        if (m >= 0) {
-            *c2s = m;
-            *slot_out = i;
-            return &E->flows[v - 1];
+        if (E->slots[i].hash == h) {
+            int m = flow_match(&E->flows[v - 1], s);
+            if (m >= 0) {
+                *c2s = m;
+                *slot_out = i;
+                return &E->flows[v - 1];
+            }
         }
         i = (i + 1) & E->slot_mask;
     }
@@ -446,20 +453,20 @@ static void slot_remove(tcps_engine *E, uint32_t idx1)
 {
     uint32_t mask = E->slot_mask;
     uint32_t i = (uint32_t)flow_hash(&E->flows[idx1 - 1]) & mask;
-    while (E->slots[i] != idx1) {
-        if (!E->slots[i])
+    while (E->slots[i].idx != idx1) {
+        if (!E->slots[i].idx)
             return;
         i = (i + 1) & mask;
     }
     /* backward-shift deletion */
     uint32_t j = i;
     for (;;) {
-        E->slots[i] = 0;
+        E->slots[i].idx = 0;
         for (;;) {
             j = (j + 1) & mask;
-            if (!E->slots[j])
+            if (!E->slots[j].idx)
                 return;
-            uint32_t k = (uint32_t)flow_hash(&E->flows[E->slots[j] - 1]) & mask;
+            uint32_t k = E->slots[j].hash & mask;
             if (i <= j ? (i < k && k <= j) : (i < k || k <= j))
                 continue;
             break;
@@ -472,18 +479,18 @@ static void slot_remove(tcps_engine *E, uint32_t idx1)
 static int grow_slots(tcps_engine *E)
 {
     uint32_t nsize = (E->slot_mask + 1) * 2;
-    uint32_t *n = calloc(nsize, sizeof *n);
+    slot *n = calloc(nsize, sizeof *n);
     if (!n)
         return -1;
     uint32_t omask = E->slot_mask;
-    uint32_t *o = E->slots;
+    slot *o = E->slots;
     E->slots = n;
     E->slot_mask = nsize - 1;
     for (uint32_t i = 0; i <= omask; i++) {
-        if (!o[i])
+        if (!o[i].idx)
             continue;
-        uint32_t j = (uint32_t)flow_hash(&E->flows[o[i] - 1]) & E->slot_mask;
-        while (n[j])
+        uint32_t j = o[i].hash & E->slot_mask;
+        while (n[j].idx)
             j = (j + 1) & E->slot_mask;
         n[j] = o[i];
     }
@@ -574,8 +581,8 @@ static void finalize(tcps_engine *E, uint32_t i1, uint64_t at)
     flow *f = &E->flows[i1 - 1];
     uint8_t save_r[2] = {E->cur_reason[0], E->cur_reason[1]};
     uint64_t save_t[2] = {E->cur_timer_at[0], E->cur_timer_at[1]};
-    run_timers_side(E, f, 0, at);
-    run_timers_side(E, f, 1, at);
+    run_timers_side(E, f, 0, at, 0);
+    run_timers_side(E, f, 1, at, 0);
     E->cur_reason[0] = save_r[0];
     E->cur_reason[1] = save_r[1];
     E->cur_timer_at[0] = save_t[0];
@@ -599,8 +606,6 @@ static void finalize(tcps_engine *E, uint32_t i1, uint64_t at)
     }
     slot_remove(E, i1);
     lru_unlink(E, i1);
-    if (f->id && f->id <= E->id_cap)
-        E->id_map[f->id - 1] = 0;
     f->id = 0;
     f->lru_next = E->free_head;
     E->free_head = i1;
@@ -631,8 +636,8 @@ static void housekeeping(tcps_engine *E, uint64_t now)
         flow *f = &E->flows[t - 1];
         if (now < f->last_ts + idle)
             break;
-        run_timers_side(E, f, 0, now);
-        run_timers_side(E, f, 1, now);
+        run_timers_side(E, f, 0, now, 0);
+        run_timers_side(E, f, 1, now, 0);
         if (reclaimable(f))
             finalize(E, t, now);
         else
@@ -648,7 +653,12 @@ static void housekeeping(tcps_engine *E, uint64_t now)
 static uint32_t flow_alloc(tcps_engine *E)
 {
     if (!E->free_head) {
-        uint32_t nc = E->cap ? E->cap * 2 : 256;
+        uint64_t want = E->cap ? (uint64_t)E->cap * 2 : 256;
+        if (want > (uint64_t)E->cfg.max_flows + 1)
+            want = (uint64_t)E->cfg.max_flows + 1;
+        if (want <= E->cap || want > 0x7fffffffu)
+            return 0;
+        uint32_t nc = (uint32_t)want;
         flow *n = realloc(E->flows, (size_t)nc * sizeof *n);
         if (!n)
             return 0;
@@ -676,15 +686,15 @@ static void ep_init(ep *x, uint8_t st, uint64_t now)
 
 static int well_known(uint16_t p) { return p < 1024; }
 
-static flow *flow_create(tcps_engine *E, const tcps_segment *s, uint32_t slot, int *c2s,
+static flow *flow_create(tcps_engine *E, const tcps_segment *s, uint32_t slot_i, int *c2s,
                          uint16_t conn_index)
 {
     if ((E->nlive + 1) * 2 > E->slot_mask + 1) {
         if (grow_slots(E))
             return NULL;
-        slot = (uint32_t)tuple_hash(s) & E->slot_mask;
-        while (E->slots[slot])
-            slot = (slot + 1) & E->slot_mask;
+        slot_i = (uint32_t)tuple_hash(s) & E->slot_mask;
+        while (E->slots[slot_i].idx)
+            slot_i = (slot_i + 1) & E->slot_mask;
     }
     uint32_t i1 = flow_alloc(E);
     if (!i1)
@@ -725,20 +735,10 @@ static flow *flow_create(tcps_engine *E, const tcps_segment *s, uint32_t slot, i
         ep_init(&f->e[1], TCPS_ST_LISTEN, s->ts_ns);
     }
     tcps_zeek_init(&f->z);
-    E->slots[slot] = i1;
+    E->slots[slot_i].idx = i1;
+    E->slots[slot_i].hash = (uint32_t)tuple_hash(s);
     lru_push_head(E, i1);
     E->nlive++;
-    if (f->id > E->id_cap) {
-        size_t nc = E->id_cap ? E->id_cap * 2 : 1024;
-        uint32_t *n = realloc(E->id_map, nc * sizeof *n);
-        if (n) {
-            memset(n + E->id_cap, 0, (nc - E->id_cap) * sizeof *n);
-            E->id_map = n;
-            E->id_cap = nc;
-        }
-    }
-    if (f->id <= E->id_cap)
-        E->id_map[f->id - 1] = i1;
     mem_note(E);
     *c2s = src_is_client;
     return f;
@@ -1202,8 +1202,8 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
     if (newconn && f) {
         conn_index = (uint16_t)(f->conn_index + 1);
         reuse = 1;
-        run_timers_side(E, f, 0, now);
-        run_timers_side(E, f, 1, now);
+        run_timers_side(E, f, 0, now, 0);
+        run_timers_side(E, f, 1, now, 0);
         reuse_tw = f->e[0].state == TCPS_ST_TIME_WAIT || f->e[1].state == TCPS_ST_TIME_WAIT;
         uint32_t i1 = (uint32_t)(f - E->flows) + 1;
         finalize(E, i1, now);
@@ -1212,6 +1212,11 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
     E->cur_reason[0] = E->cur_reason[1] = TCPS_R_NONE;
     E->cur_timer_at[0] = E->cur_timer_at[1] = 0;
     if (newconn) {
+        if (E->pass != 2 && E->nlive >= E->cfg.max_flows && E->lru_tail) {
+            E->flows[E->lru_tail - 1].evicted = 1;
+            finalize(E, E->lru_tail, now);
+            f = lookup(E, s, &c2s, &slot);
+        }
         f = flow_create(E, s, slot, &c2s, conn_index);
         if (!f) {
             E->ord++;
@@ -1240,8 +1245,8 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
 
     /* 1. timers up to now; a sender of anything but RST is alive */
     if (fl & TCPS_F_RST || x->state == TCPS_ST_CLOSED)
-        run_timers_side(E, f, S, now);
-    run_timers_side(E, f, R, now);
+        run_timers_side(E, f, S, now, (fl & TCPS_F_RST) != 0);
+    run_timers_side(E, f, R, now, (evf & EVF_REPLY_RST) != 0);
     for (int i = 0; i < 2; i++)
         if (E->cur_timer_at[i])
             event(r, TCPS_EV_SILENT_DEATH, (unsigned)i);
@@ -1565,8 +1570,6 @@ static int engine_reset(tcps_engine *E)
     }
     E->lru_head = E->lru_tail = 0;
     E->next_id = 0;
-    if (E->id_map)
-        memset(E->id_map, 0, E->id_cap * sizeof *E->id_map);
     E->ord = 0;
     E->max_ts = E->end_ts;
     return 0;
@@ -1605,7 +1608,6 @@ void tcps_engine_free(tcps_engine *E)
     free(E->slots);
     free(E->ev);
     free(E->p1);
-    free(E->id_map);
     free(E);
 }
 
@@ -1641,9 +1643,12 @@ void tcps_engine_finish(tcps_engine *E)
 
 int tcps_engine_flow_summary(const tcps_engine *E, uint32_t id, tcps_flow_summary *s)
 {
-    if (!E || id == 0 || id > E->id_cap || !E->id_map[id - 1])
+    if (!E || id == 0)
         return -1;
-    const flow *f = &E->flows[E->id_map[id - 1] - 1];
-    fill_summary(f, E->max_ts, s);
-    return 0;
+    for (uint32_t i = 0; i < E->cap; i++)
+        if (E->flows[i].id == id) {
+            fill_summary(&E->flows[i], E->max_ts, s);
+            return 0;
+        }
+    return -1;
 }
