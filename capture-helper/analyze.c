@@ -90,12 +90,14 @@ static void print_packet(const an_stats *st, const tcps_engine *E, const tcps_se
 }
 
 /* One pass over the file.  Returns 0, or -1 after printing an error. */
-static int read_pass(const char *path, tcps_engine *E, an_opts *o, an_stats *st, int print)
+static int read_pass(const char *path, tcps_engine *E, an_opts *o, an_stats *st, int print,
+                     int report)
 {
     char errbuf[PCAP_ERRBUF_SIZE];
     pcap_t *pc = pcap_open_offline_with_tstamp_precision(path, PCAP_TSTAMP_PRECISION_NANO, errbuf);
     if (!pc) {
-        lab_error("%s: %s", path, errbuf);
+        if (report)
+            lab_error("%s: %s", path, errbuf);
         return -1;
     }
     int lt = pcap_datalink(pc);
@@ -124,11 +126,10 @@ static int read_pass(const char *path, tcps_engine *E, an_opts *o, an_stats *st,
         if (tcps_engine_feed(E, &g, &r) == 0 && print && !o->flows && !o->quiet)
             print_packet(st, E, &g, &r);
     }
-    int ret = 0;
-    if (rc == -1) {
+    int ret = rc == -1 ? -1 : 0;
+    if (rc == -1 && report) {
         lab_error("%s: %s (after %llu packets)", path, pcap_geterr(pc),
                   (unsigned long long)st->packets);
-        ret = -1;
     }
     pcap_close(pc);
     return ret;
@@ -242,18 +243,18 @@ int lab_cmd_analyze(int argc, char **argv)
     }
     an_stats st;
     int rc = 0;
+    /* a damaged file still gets answers for what could be read: pass 2
+     * reads as far as pass 1 did and reports the error */
     if (o.cfg.two_pass) {
-        if (read_pass(path, E, &o, &st, 0)) {
-            tcps_engine_free(E);
-            return 1;
-        }
+        read_pass(path, E, &o, &st, 0, 0);
         tcps_engine_begin_pass2(E);
     }
-    if (read_pass(path, E, &o, &st, 1))
+    if (read_pass(path, E, &o, &st, 1, 1))
         rc = 1;
     tcps_engine_finish(E);
     fflush(stdout);
-    fprintf(stderr, "tcpstate-lab: %llu packets, %llu TCP segments, %llu not TCP, %llu truncated or malformed\n",
+    if (!rc)
+        fprintf(stderr, "tcpstate-lab: %llu packets, %llu TCP segments, %llu not TCP, %llu truncated or malformed\n",
             (unsigned long long)st.packets, (unsigned long long)st.tcp,
             (unsigned long long)st.skipped, (unsigned long long)st.trunc);
     if (!rc && st.tcp == 0) {

@@ -219,7 +219,10 @@ static void set_state(tcps_engine *E, flow *f, int side, uint8_t st, uint8_t rea
     if (f->close_kind == TCPS_CLOSE_UNFINISHED && (st == TCPS_ST_TIME_WAIT || st == TCPS_ST_CLOSED)) {
         switch (reason) {
         case TCPS_R_SENT_RST: case TCPS_R_RECV_RST: case TCPS_R_NO_SOCKET: case TCPS_R_TW_KILLED:
-            f->close_kind = TCPS_CLOSE_ABORT;
+            /* no socket for a SYN: refused */
+            f->close_kind = reason == TCPS_R_NO_SOCKET && f->e[!side].state == TCPS_ST_SYN_SENT
+                                ? TCPS_CLOSE_REFUSED
+                                : TCPS_CLOSE_ABORT;
             break;
         case TCPS_R_SYN_GIVEUP: case TCPS_R_REQ_EXPIRED: case TCPS_R_ORPHAN_GIVEUP:
         case TCPS_R_FIN_TIMEOUT:
