@@ -54,8 +54,14 @@
  *     1000000th... retransmission or zero window are never added.
  *   - Zeek defers closing a side while reassembled data is pending; the
  *     did_close flag here (used only by tcps_zeek_is_reuse) does not.
- *   - Connection boundaries are the caller's: Zeek also ends connections on
- *     timers, and starts a new one on a reused 4-tuple (tcps_zeek_is_reuse).
+ *   - Connection boundaries are the caller's.  Zeek starts a new connection
+ *     on a reused 4-tuple (tcps_zeek_is_reuse tells when), and ends them on
+ *     timers, after which later packets make a new conn.log entry: a SYN
+ *     still unanswered after tcp_attempt_delay (5 s), 5 s after a close or
+ *     reset (tcp_close_delay, tcp_reset_delay), tcp_inactivity_timeout
+ *     (5 min), and others.
+ *   - Packets Zeek never processes (truncated TCP header, bad checksum
+ *     without -C, capture filters) must not be fed.
  *
  * conn_state follows main.zeek's conn_state(): REJ when the responder reset
  * while the originator was still in its handshake, or both reset with no
