@@ -82,7 +82,7 @@ typedef struct ep {
     uint32_t win;        /* last window advertised (scaled) */
     uint32_t ack_at_fin; /* the ack it sent with its FIN */
     uint16_t flags, tent_flags;
-    uint16_t rtx_index, ka_index, zwp_index, dupacks;
+    uint16_t rtx_index, ka_index, zwp_index, dupacks, synack_timeouts;
     uint8_t state, timer_prev, orphan, orphan_ev, wscale, tent, tent_state, rtx_kind, rtx_tlp;
     uint32_t rtx_total, ka_total, zwp_total, pkts;
     uint64_t bytes;
@@ -293,27 +293,29 @@ static void run_timers_side(tcps_engine *E, flow *f, int s, uint64_t now, int lo
         uint8_t st = x->state;
         uint64_t due;
         switch (st) {
-        case TCPS_ST_SYN_SENT: {
-            /* the next SYN is due after the schedule's gap; silence past it
-             * means the socket gave up (or the application closed it) */
-            uint64_t gap = tcps__syn_gap_ns(p, x->rtx_index + 1u);
-            uint64_t last = x->rtx_index ? x->rtx_prev : x->first_syn;
-            due = last + gap;
-            uint64_t giveup = x->first_syn + E->syn_giveup;
-            if (giveup < due)
-                due = giveup;
-            if (now > due + (loose ? 0 : gap / 2)) {
+        case TCPS_ST_SYN_SENT:
+            /* the profile's schedule: count or time budget from the first SYN */
+            if (!(x->flags & EPF_SYN))
+                return;
+            due = x->first_syn + E->syn_giveup;
+            if (now > due) {
                 x->timer_prev = st;
                 x->flags |= EPF_TIMER_DEAD;
                 set_state(E, f, s, TCPS_ST_CLOSED, TCPS_R_SYN_GIVEUP, due);
                 continue;
             }
             return;
-        }
-        case TCPS_ST_SYN_RECV:
-            if (!(x->flags & EPF_SYN))
+        case TCPS_ST_SYN_RECV: {
+            /* reqsk_timer_handler: each SYN-ACK (timer or reply to a SYN)
+             * re-arms the timer to rto_init << timeouts so far; it drops the
+             * request when it fires with timeouts == tcp_synack_retries */
+            if (!(x->flags & EPF_SYN) || x->synack_timeouts < p->synack_retries)
                 return;
-            due = x->first_syn + E->synack_giveup;
+            unsigned sh = x->synack_timeouts > 30 ? 30 : x->synack_timeouts;
+            uint64_t tmo = MS(p->rto_init_ms) << sh;
+            if (tmo > rto_max(E))
+                tmo = rto_max(E);
+            due = x->last_tx + tmo;
             if (now > due) {
                 x->timer_prev = st;
                 x->flags |= EPF_TIMER_DEAD;
@@ -321,6 +323,7 @@ static void run_timers_side(tcps_engine *E, flow *f, int s, uint64_t now, int lo
                 continue;
             }
             return;
+        }
         case TCPS_ST_FIN_WAIT_1:
         case TCPS_ST_CLOSING:
         case TCPS_ST_LAST_ACK: {
@@ -908,7 +911,10 @@ static uint8_t rst_cause(const flow *f, int S, const tcps_segment *s)
         }
         return x->pkts ? TCPS_RST_CLOSED_SOCKET : TCPS_RST_NO_SOCKET;
     }
-    if (x->state == TCPS_ST_SYN_RECV)
+    /* a RST without ACK (or with seq 0) is a reply: the sender had no socket */
+    int reply = !(s->flags & TCPS_F_ACK) || s->seq == 0;
+    if (x->state == TCPS_ST_SYN_RECV ||
+        (reply && x->tent == TENT_ACK && x->tent_state == TCPS_ST_SYN_RECV))
         return TCPS_RST_REQ_EXPIRED;
     if (x->state == TCPS_ST_LISTEN || x->state == TCPS_ST_UNKNOWN)
         return TCPS_RST_NO_SOCKET;
@@ -1064,6 +1070,8 @@ static void classify_send(tcps_engine *E, flow *f, int S, const tcps_segment *s,
         if ((p->flags & EPF_SYN_RTX) && now - p->last_tx < rto_min(E)) {
             sched = TCPS_SCHED_REPLY;
         }
+        if (sched != TCPS_SCHED_REPLY)
+            x->synack_timeouts++;
         r->rtx_budget = (uint16_t)pr->synack_retries;
         r->rtx_budget_ns = E->synack_giveup;
         event(r, TCPS_EV_SYNACK_RETRANS, (unsigned)S);
@@ -1133,6 +1141,12 @@ static void record_evidence(tcps_engine *E, flow *f, int S, const tcps_segment *
                     ((fl & TCPS_F_ACK) && s->seq == 0);
         if (reply && p->last_ord != NONE32)
             ev_add(E, p->last_ord, EVF_REPLY_RST, 0);
+        /* a listener answering with RST never got the ACK of its SYN-ACK */
+        if (reply && x->ser.valid && (x->flags & EPF_SYN) && x->ser.end == x->isn + 1) {
+            for (unsigned i = 0; i < x->ser.nackp; i++)
+                ev_add(E, x->ser.ackp[i], EVF_NOT_DELIVERED, 0);
+            x->ser.nackp = 0;
+        }
         return;
     }
     if (!seq_consuming(s))
@@ -1427,6 +1441,10 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
         tent_take(p, TENT_ACK, p->flags & EPF_FIN ? p->fin_seq + 1 : p->isn + 1);
         r->provisional = 1;
     }
+    /* one-pass: a client sending its SYN again never got the SYN-ACK */
+    if (E->pass != 2 && x->tent == TENT_SEQ && r->rtx_kind == TCPS_RTX_SYN &&
+        x->state == TCPS_ST_ESTABLISHED)
+        tent_rollback(E, f, S, now);
     /* one-pass: the sender sending its SYN-ACK/FIN again shows it never got
      * the ACK we assumed */
     if (E->pass != 2 && x->tent == TENT_ACK && seq_consuming(s) && end == x->tent_end &&

@@ -116,7 +116,30 @@ unsigned tcps_profile_orphan_retries(const tcps_profile *p)
     return (p->orphan_retries == 0 && p->model_budget) ? 8 : p->orphan_retries;
 }
 
-unsigned tcps_profile_syn_budget(const tcps_profile *p) { return p->syn_retries + p->syn_linear; }
+static uint64_t syn_gap_ms(const tcps_profile *p, unsigned k);
+static uint64_t model_timeout_ns(const tcps_profile *p, unsigned boundary, uint64_t base_ms);
+
+/* Retransmissions before SYN_SENT gives up: the count limit
+ * (tcp_syn_retries + tcp_syn_linear_timeouts) or, first, the time budget
+ * (tcp_write_timeout / retransmits_timed_out). */
+static unsigned syn_schedule(const tcps_profile *p, uint64_t *giveup_ns)
+{
+    unsigned max = p->syn_retries + p->syn_linear;
+    uint64_t budget = p->model_budget ? model_timeout_ns(p, p->syn_retries, p->rto_init_ms)
+                                      : UINT64_MAX;
+    uint64_t t = 0;
+    unsigned k;
+    for (k = 1; k < 1000; k++) {
+        t += syn_gap_ms(p, k) * 1000000ull;
+        if (k - 1 >= max || t >= budget)
+            break;
+    }
+    if (giveup_ns)
+        *giveup_ns = t;
+    return k - 1;
+}
+
+unsigned tcps_profile_syn_budget(const tcps_profile *p) { return syn_schedule(p, NULL); }
 
 /* Gap before SYN transmission k (k = 1 is the first retransmission, and the
  * gap after the last one is the give-up wait): rto_init for the linear
@@ -135,15 +158,8 @@ uint64_t tcps__syn_gap_ns(const tcps_profile *p, unsigned k) { return syn_gap_ms
 
 uint64_t tcps_profile_syn_giveup_ns(const tcps_profile *p)
 {
-    unsigned max = tcps_profile_syn_budget(p);
-    uint64_t budget = p->model_budget ? model_timeout_ns(p, p->syn_retries, p->rto_init_ms)
-                                      : UINT64_MAX;
-    uint64_t t = 0;
-    for (unsigned k = 1; k < 1000; k++) {
-        t += syn_gap_ms(p, k) * 1000000ull;
-        if (k - 1 >= max || t >= budget)
-            return t;
-    }
+    uint64_t t;
+    syn_schedule(p, &t);
     return t;
 }
 
