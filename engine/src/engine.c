@@ -39,7 +39,8 @@ enum {
     EPF_SACKED = 1 << 8,    /* peer sent SACK since its last transmission */
     EPF_PROBE = 1 << 9,     /* its last packet was a keepalive probe */
     EPF_TIMER_DEAD = 1 << 10,/* CLOSED by a timer (timer_prev holds the state) */
-    EPF_DATA = 1 << 11      /* has sent payload */
+    EPF_DATA = 1 << 11,     /* has sent payload */
+    EPF_REPLIED = 1 << 12   /* CLOSED at a segment it answered with RST (pass 2) */
 };
 
 enum { TENT_NONE, TENT_SEQ, TENT_ACK };
@@ -893,12 +894,15 @@ static void sender_catch_up(tcps_engine *E, flow *f, int S, const tcps_segment *
 static uint8_t rst_cause(const flow *f, int S, const tcps_segment *s)
 {
     const ep *x = &f->e[S], *p = &f->e[!S];
+    /* pass 2 closed it at the segment this RST answers: judge by the state
+     * it was in then */
+    uint8_t xs = (x->flags & EPF_REPLIED) && x->state == TCPS_ST_CLOSED ? x->timer_prev : x->state;
     if (p->state == TCPS_ST_TIME_WAIT)
         return TCPS_RST_TW_KILL;
     if (p->state == TCPS_ST_SYN_SENT && (s->flags & TCPS_F_ACK) && (p->flags & EPF_SYN) &&
         s->ack == p->isn + 1)
         return TCPS_RST_REFUSED;
-    if (x->state == TCPS_ST_CLOSED || (x->flags & EPF_TIMER_DEAD)) {
+    if (xs == TCPS_ST_CLOSED || (x->flags & EPF_TIMER_DEAD)) {
         if (x->flags & EPF_TIMER_DEAD) {
             switch (x->timer_prev) {
             case TCPS_ST_FIN_WAIT_2: return TCPS_RST_AFTER_FW2;
@@ -913,18 +917,20 @@ static uint8_t rst_cause(const flow *f, int S, const tcps_segment *s)
     }
     /* a RST without ACK (or with seq 0) is a reply: the sender had no socket */
     int reply = !(s->flags & TCPS_F_ACK) || s->seq == 0;
-    if (x->state == TCPS_ST_SYN_RECV ||
+    if (xs == TCPS_ST_SYN_RECV ||
         (reply && x->tent == TENT_ACK && x->tent_state == TCPS_ST_SYN_RECV))
         return TCPS_RST_REQ_EXPIRED;
-    if (x->state == TCPS_ST_LISTEN || x->state == TCPS_ST_UNKNOWN)
+    if (xs == TCPS_ST_LISTEN || xs == TCPS_ST_UNKNOWN)
         return TCPS_RST_NO_SOCKET;
     if (x->ka_index > 0 && (x->flags & EPF_PROBE))
         return TCPS_RST_KEEPALIVE;
     if ((x->flags & EPF_FIN) &&
-        (x->state == TCPS_ST_FIN_WAIT_1 || x->state == TCPS_ST_FIN_WAIT_2 ||
-         x->state == TCPS_ST_CLOSING || x->state == TCPS_ST_LAST_ACK) &&
+        (xs == TCPS_ST_FIN_WAIT_1 || xs == TCPS_ST_FIN_WAIT_2 || xs == TCPS_ST_CLOSING ||
+         xs == TCPS_ST_LAST_ACK) &&
         p->last_data > x->fin_ts)
         return TCPS_RST_DATA_TO_ORPHAN;
+    if (xs != x->state)
+        return TCPS_RST_CLOSED_SOCKET;
     if ((p->flags & EPF_DATA) && p->last_data >= x->last_data && !(x->flags & EPF_FIN))
         return TCPS_RST_UNREAD_DATA;
     return TCPS_RST_LINGER0;
@@ -1502,6 +1508,7 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
             /* the receiver answered this with RST: it had no socket */
             if (p->state != TCPS_ST_CLOSED) {
                 p->timer_prev = p->state;
+                p->flags |= EPF_REPLIED;
                 set_state(E, f, R, TCPS_ST_CLOSED, TCPS_R_NO_SOCKET, now);
             }
         } else {
