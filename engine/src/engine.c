@@ -55,6 +55,8 @@ enum {
     EVF_NOT_TLP = 1 << 5,
     EVF_ORPHAN_YES = 1 << 6,
     EVF_ORPHAN_NO = 1 << 7,
+    EVF_END_REUSE = 1 << 12, /* with CONN_END: a new SYN reused the 4-tuple */
+    EVF_LATE = 1 << 13,      /* received, but processed after the receiver's next packet */
     EVF_OEV_SHIFT = 8 /* 4 bits: tcps_orphan_ev */
 };
 
@@ -182,16 +184,20 @@ static int ev_cmp(const void *a, const void *b)
     return x->ord < y->ord ? -1 : x->ord > y->ord;
 }
 
-/* Evidence for ordinal `ord` in pass 2 (ordinals only increase). */
-static uint32_t ev_get(tcps_engine *E, uint32_t ord, uint64_t *aux)
+/* Evidence for ordinal `ord` in pass 2 (ordinals only increase).  aux of a
+ * CONN_START record: the connection number, bit 16 reuse, bit 17 reuse of a
+ * TIME_WAIT; of a CONN_END record: when the connection ended. */
+static uint32_t ev_get(tcps_engine *E, uint32_t ord, uint64_t *start_aux, uint64_t *end_aux)
 {
     uint32_t f = 0;
     while (E->evcur < E->nev && E->ev[E->evcur].ord < ord)
         E->evcur++;
     for (size_t i = E->evcur; i < E->nev && E->ev[i].ord == ord; i++) {
         f |= E->ev[i].flags;
-        if ((E->ev[i].flags & EVF_CONN_END) && aux)
-            *aux = E->ev[i].aux;
+        if (E->ev[i].flags & EVF_CONN_END)
+            *end_aux = E->ev[i].aux;
+        if (E->ev[i].flags & EVF_CONN_START)
+            *start_aux = E->ev[i].aux;
     }
     return f;
 }
@@ -582,20 +588,24 @@ static void series_resolve(tcps_engine *E, series *sr)
     sr->open = 0;
 }
 
-/* End a connection: timers up to `at`, report, forget. */
-static void finalize(tcps_engine *E, uint32_t i1, uint64_t at)
+/* End a connection: timers up to `at`, report, forget.  reuse: a new SYN
+ * took over the 4-tuple, which ends a TIME_WAIT at once. */
+static void finalize(tcps_engine *E, uint32_t i1, uint64_t at, int reuse)
 {
     flow *f = &E->flows[i1 - 1];
     uint8_t save_r[2] = {E->cur_reason[0], E->cur_reason[1]};
     uint64_t save_t[2] = {E->cur_timer_at[0], E->cur_timer_at[1]};
     run_timers_side(E, f, 0, at, 0);
     run_timers_side(E, f, 1, at, 0);
+    for (int i = 0; reuse && i < 2; i++)
+        if (f->e[i].state == TCPS_ST_TIME_WAIT)
+            set_state(E, f, i, TCPS_ST_CLOSED, TCPS_R_PORT_REUSE, at);
     E->cur_reason[0] = save_r[0];
     E->cur_reason[1] = save_r[1];
     E->cur_timer_at[0] = save_t[0];
     E->cur_timer_at[1] = save_t[1];
     if (E->cfg.two_pass && E->pass == 1) {
-        ev_add(E, f->last_ord, EVF_CONN_END, at);
+        ev_add(E, f->last_ord, EVF_CONN_END | (reuse ? EVF_END_REUSE : 0), at);
         for (int s = 0; s < 2; s++) {
             ep *x = &f->e[s];
             series_resolve(E, &x->ser);
@@ -646,14 +656,14 @@ static void housekeeping(tcps_engine *E, uint64_t now)
         run_timers_side(E, f, 0, now, 0);
         run_timers_side(E, f, 1, now, 0);
         if (reclaimable(f))
-            finalize(E, t, now);
+            finalize(E, t, now, 0);
         else
             lru_touch(E, t); /* long-lived idle connection: look at the next */
     }
     while (E->nlive > E->cfg.max_flows && E->lru_tail) {
         flow *f = &E->flows[E->lru_tail - 1];
         f->evicted = 1;
-        finalize(E, E->lru_tail, now);
+        finalize(E, E->lru_tail, now, 0);
     }
 }
 
@@ -1129,6 +1139,10 @@ static void record_evidence(tcps_engine *E, flow *f, int S, const tcps_segment *
         } else if (fl & TCPS_F_RST) {
             ps->open = 0;
         } else {
+            /* its next packet does not acknowledge the copy: it had not
+             * processed it yet; the effect shows when it does */
+            if (!ps->peer_spoke && (fl & TCPS_F_ACK))
+                ev_add(E, ps->ord, EVF_LATE, 0);
             ps->peer_spoke = 1;
         }
     }
@@ -1204,8 +1218,8 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
     E->now = now;
     if (now > E->max_ts)
         E->max_ts = now;
-    uint64_t end_aux = 0;
-    uint32_t evf = E->pass == 2 ? ev_get(E, ord, &end_aux) : 0;
+    uint64_t start_aux = 0, end_aux = 0;
+    uint32_t evf = E->pass == 2 ? ev_get(E, ord, &start_aux, &end_aux) : 0;
     E->cur_reason[0] = E->cur_reason[1] = TCPS_R_NONE;
     E->cur_timer_at[0] = E->cur_timer_at[1] = 0;
     E->cur = r;
@@ -1229,15 +1243,20 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
         run_timers_side(E, f, 1, now, 0);
         reuse_tw = f->e[0].state == TCPS_ST_TIME_WAIT || f->e[1].state == TCPS_ST_TIME_WAIT;
         uint32_t i1 = (uint32_t)(f - E->flows) + 1;
-        finalize(E, i1, now);
+        finalize(E, i1, now, 1);
         f = lookup(E, s, &c2s, &slot);
+    }
+    if (E->pass == 2 && (evf & EVF_CONN_START)) { /* as pass 1 numbered it */
+        conn_index = (uint16_t)(start_aux & 0xffff);
+        reuse = (start_aux >> 16) & 1;
+        reuse_tw = (start_aux >> 17) & 1;
     }
     E->cur_reason[0] = E->cur_reason[1] = TCPS_R_NONE;
     E->cur_timer_at[0] = E->cur_timer_at[1] = 0;
     if (newconn) {
         if (E->pass != 2 && E->nlive >= E->cfg.max_flows && E->lru_tail) {
             E->flows[E->lru_tail - 1].evicted = 1;
-            finalize(E, E->lru_tail, now);
+            finalize(E, E->lru_tail, now, 0);
             f = lookup(E, s, &c2s, &slot);
         }
         f = flow_create(E, s, slot, &c2s, conn_index);
@@ -1246,7 +1265,8 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
             return -1;
         }
         if (E->cfg.two_pass && E->pass == 1)
-            ev_add(E, ord, EVF_CONN_START, 0);
+            ev_add(E, ord, EVF_CONN_START,
+                   conn_index | ((uint64_t)reuse << 16) | ((uint64_t)reuse_tw << 17));
     } else {
         lru_touch(E, (uint32_t)(f - E->flows) + 1);
     }
@@ -1294,6 +1314,12 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
             p->nxt = s->ack;
         }
     }
+
+    /* one-pass: the sender's ACK does not cover the SYN/FIN we assumed it
+     * had received: it had not (yet) when it sent this */
+    if (E->pass != 2 && x->tent == TENT_SEQ && (fl & TCPS_F_ACK) && !(fl & TCPS_F_RST) &&
+        SEQ_LT(s->ack, x->tent_end))
+        tent_rollback(E, f, S, now);
 
     /* 2. the sender */
     uint32_t end = s->seq + s->len + ((fl & TCPS_F_SYN) ? 1 : 0) + ((fl & TCPS_F_FIN) ? 1 : 0);
@@ -1404,11 +1430,6 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
     if (s->len > 0) {
         x->flags |= EPF_DATA;
         x->last_data = now;
-        /* half-close: data after the peer's FIN was ACKed */
-        if ((p->flags & EPF_FIN) && (p->state == TCPS_ST_FIN_WAIT_2) && !f->half) {
-            f->half = (uint8_t)(R + 1);
-            event(r, TCPS_EV_HALF_CLOSE, (unsigned)R);
-        }
     }
 
     /* pass-1 evidence (before delivery: it describes observations only) */
@@ -1425,9 +1446,12 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
     /* 3. the receiver */
     int delivered = 1;
     int relevant = seq_consuming(s) || ack_relevant(f, R, s) || (fl & TCPS_F_RST);
+    int late = 0;
     if (E->pass == 2) {
         if (evf & EVF_NOT_DELIVERED)
             delivered = 0;
+        else if (evf & EVF_LATE)
+            late = 1;
     } else if (seq_consuming(s) && !(fl & TCPS_F_RST)) {
         int again = (fl & TCPS_F_SYN) ? (r->rtx_kind == TCPS_RTX_SYN || r->rtx_kind == TCPS_RTX_SYNACK)
                                       : r->rtx_kind == TCPS_RTX_FIN;
@@ -1503,7 +1527,7 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
             }
         }
         f->reset = 1;
-    } else if (delivered) {
+    } else if (delivered && !late) {
         if (E->pass == 2 && (evf & EVF_REPLY_RST)) {
             /* the receiver answered this with RST: it had no socket */
             if (p->state != TCPS_ST_CLOSED) {
@@ -1517,6 +1541,12 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
     }
 
     /* 4. bookkeeping and annotations */
+    /* half-close: data sent while the peer's FIN is acknowledged */
+    if (s->len > 0 && !(fl & TCPS_F_RST) && (p->flags & EPF_FIN) &&
+        p->state == TCPS_ST_FIN_WAIT_2 && !f->half) {
+        f->half = (uint8_t)(R + 1);
+        event(r, TCPS_EV_HALF_CLOSE, (unsigned)R);
+    }
     x->last_tx = now;
     x->last_ord = ord;
     x->pkts++;
@@ -1569,7 +1599,8 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
     }
     E->ord++;
     if (E->pass == 2 && (evf & EVF_CONN_END))
-        finalize(E, (uint32_t)(f - E->flows) + 1, end_aux > now ? end_aux : now);
+        finalize(E, (uint32_t)(f - E->flows) + 1, end_aux > now ? end_aux : now,
+                 (evf & EVF_END_REUSE) != 0);
     return 0;
 }
 
@@ -1642,7 +1673,7 @@ void tcps_engine_free(tcps_engine *E)
 static void finish_all(tcps_engine *E)
 {
     while (E->lru_tail)
-        finalize(E, E->lru_tail, E->max_ts);
+        finalize(E, E->lru_tail, E->max_ts, 0);
 }
 
 int tcps_engine_begin_pass2(tcps_engine *E)
