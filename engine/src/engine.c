@@ -84,6 +84,7 @@ typedef struct ep {
     uint32_t tent_end;
     uint32_t win;        /* last window advertised (scaled) */
     uint32_t ack_at_fin; /* the ack it sent with its FIN */
+    uint32_t hole_lo, hole_hi; /* sequence range skipped, not yet seen */
     uint16_t flags, tent_flags;
     uint16_t rtx_index, ka_index, zwp_index, dupacks, synack_timeouts;
     uint8_t state, timer_prev, orphan, orphan_ev, wscale, tent, tent_state, rtx_kind, rtx_tlp;
@@ -886,6 +887,32 @@ static void sender_catch_up(tcps_engine *E, flow *f, int S, const tcps_segment *
     ep *x = &f->e[S], *p = &f->e[!S];
     if (!(s->flags & TCPS_F_ACK) || (s->flags & TCPS_F_RST))
         return;
+    /* a client ACKing a SYN-ACK the capture did not see */
+    if (x->state == TCPS_ST_SYN_SENT && !(s->flags & TCPS_F_SYN) && !(p->flags & EPF_SYN) &&
+        S == TCPS_CLIENT) {
+        p->isn = s->ack - 1;
+        p->nxt = s->ack;
+        p->flags |= EPF_SYN | EPF_SEQ;
+        if (p->state == TCPS_ST_LISTEN)
+            set_state(E, f, !S, TCPS_ST_SYN_RECV, TCPS_R_SENT_SYNACK, at);
+    }
+    /* it acknowledges more than the peer was seen sending: the capture missed
+     * it.  One more than seen, after this side's FIN: the peer's FIN. */
+    if ((p->flags & EPF_SEQ) && SEQ_GT(s->ack, p->nxt)) {
+        if (s->ack == p->nxt + 1 && (x->flags & EPF_FIN) && !(p->flags & EPF_FIN) &&
+            (p->state == TCPS_ST_CLOSE_WAIT || p->state == TCPS_ST_ESTABLISHED)) {
+            p->flags |= EPF_FIN;
+            p->fin_seq = p->nxt;
+            p->fin_ts = at;
+            int had_fin = (p->flags & EPF_GOT_FIN) != 0;
+            set_state(E, f, !S, p->state == TCPS_ST_CLOSE_WAIT ? TCPS_ST_LAST_ACK
+                                                                : TCPS_ST_FIN_WAIT_1,
+                      TCPS_R_SENT_FIN, at);
+            if (had_fin) /* that FIN acknowledged this side's FIN too */
+                take_ack(E, f, S, x->fin_seq + 1, TCPS_R_ACKED_PEER, at);
+        }
+        p->nxt = s->ack;
+    }
     if (x->state == TCPS_ST_SYN_SENT && !(s->flags & TCPS_F_SYN) && (p->flags & EPF_SYN) &&
         SEQ_GEQ(s->ack, p->isn + 1))
         set_state(E, f, S, TCPS_ST_ESTABLISHED, TCPS_R_ACKED_PEER, at);
@@ -1024,9 +1051,24 @@ static void classify_send(tcps_engine *E, flow *f, int S, const tcps_segment *s,
         is_rtx = 1;
     } else if ((x->flags & EPF_SEQ) && SEQ_LT(s->seq, x->nxt)) {
         kind = (fl & TCPS_F_FIN) ? TCPS_RTX_FIN : TCPS_RTX_DATA;
+        /* filling a gap never seen before: sent earlier, captured out of
+         * order (or the capture missed it), not sent again */
+        if (x->hole_hi != x->hole_lo && SEQ_GEQ(s->seq, x->hole_lo) &&
+            SEQ_LT(s->seq, x->hole_hi)) {
+            uint32_t e = s->seq + s->len;
+            if (s->seq == x->hole_lo)
+                x->hole_lo = SEQ_LT(e, x->hole_hi) ? e : x->hole_hi;
+            else if (SEQ_GEQ(e, x->hole_hi))
+                x->hole_hi = s->seq;
+            return;
+        }
         is_rtx = 1;
     }
     if (!is_rtx) {
+        if ((x->flags & EPF_SEQ) && SEQ_GT(s->seq, x->nxt) && !(fl & TCPS_F_SYN)) {
+            x->hole_lo = x->nxt; /* a jump: the segments in between were not seen (yet) */
+            x->hole_hi = s->seq;
+        }
         x->orig_ts = now;
         x->rtx_index = 0;
         x->dupacks = 0;
