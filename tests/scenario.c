@@ -104,6 +104,8 @@ static int parse_option(const char *t, tcps_segment *g)
             return -1;
         g->opt.wscale = (uint8_t)v;
         g->opt.present |= TCPS_OPT_WSCALE;
+    } else if (strcmp(t, "badopt") == 0) {
+        g->opt.present |= TCPS_OPT_MALFORMED;
     } else if (strcmp(t, "sackok") == 0) {
         g->opt.present |= TCPS_OPT_SACK_PERM;
     } else if (strncmp(t, "sack=", 5) == 0) {

@@ -209,8 +209,73 @@ static void test_bad_input(void)
     tcps_engine_free(E);
 }
 
+/* Random segments on a few 4-tuples, both modes: every answer stays in the
+ * vocabulary and pass 2 sees the same connections as pass 1. */
+static void test_random(void)
+{
+    uint64_t x = 88172645463325252ull;
+#define RND() (x ^= x << 13, x ^= x >> 7, x ^= x << 17, x)
+    static tcps_segment segs[200000];
+    uint64_t t = 1;
+    for (size_t i = 0; i < sizeof segs / sizeof *segs; i++) {
+        tcps_segment *g = &segs[i];
+        memset(g, 0, sizeof *g);
+        uint64_t r = RND();
+        g->af = (r & 64) ? 6 : 4;
+        g->src[0] = (uint8_t)(1 + (r & 1));
+        g->dst[0] = (uint8_t)(2 - (r & 1));
+        g->sport = (r & 1) ? 80 : (uint16_t)(1000 + ((r >> 8) & 3));
+        g->dport = (r & 1) ? (uint16_t)(1000 + ((r >> 8) & 3)) : 80;
+        g->flags = (uint8_t)(r >> 16);
+        g->seq = (uint32_t)((r >> 24) & 7) * 1000u + (uint32_t)(RND() & 3);
+        g->ack = (uint32_t)((r >> 40) & 7) * 1000u + (uint32_t)(RND() & 3);
+        g->len = (r >> 50) & 1 ? (uint32_t)(RND() % 1500) : 0;
+        g->window = (uint16_t)RND();
+        g->opt.present = (uint8_t)RND();
+        g->opt.wscale = (uint8_t)RND();
+        g->opt.nsack = (uint8_t)(RND() % 5);
+        t += RND() % 3000000000ull;
+        g->ts_ns = t;
+    }
+    for (int two = 0; two < 2; two++) {
+        tcps_config cfg;
+        tcps_config_default(&cfg);
+        cfg.two_pass = two;
+        cfg.max_flows = 3;
+        tcps_engine *E = tcps_engine_new(&cfg);
+        int bad = 0;
+        uint32_t *ids = malloc(sizeof segs / sizeof *segs * sizeof *ids);
+        for (int pass = 0; pass <= two; pass++) {
+            if (pass)
+                tcps_engine_begin_pass2(E);
+            for (size_t i = 0; i < sizeof segs / sizeof *segs; i++) {
+                tcps_result r;
+                if (tcps_engine_feed(E, &segs[i], &r) != 0) {
+                    bad++;
+                    continue;
+                }
+                if (r.state[0] >= TCPS_ST_COUNT || r.state[1] >= TCPS_ST_COUNT ||
+                    r.phase >= TCPS_PH_COUNT || r.rst_cause >= TCPS_RST_COUNT ||
+                    r.rtx_kind >= TCPS_RTX_COUNT || r.flow_id == 0)
+                    bad++;
+                if (pass == 0)
+                    ids[i] = r.flow_id;
+                else if (ids[i] != r.flow_id)
+                    bad++;
+            }
+        }
+        tcps_engine_finish(E);
+        CHECK(bad == 0, "%s: %d bad answers", two ? "two-pass" : "one-pass", bad);
+        CHECK(tcps_engine_live_flows(E) == 0, "all connections ended");
+        free(ids);
+        tcps_engine_free(E);
+    }
+#undef RND
+}
+
 int main(void)
 {
+    test_random();
     test_profiles();
     test_vocabulary();
     test_messages();
