@@ -99,6 +99,7 @@ typedef struct flow {
     uint16_t port[2];
     uint8_t af, roles_guessed, close_kind, reset, half, cw_warned, evicted, fin_first;
     uint8_t three_way;
+    uint32_t tw_isn; /* reuse of a TIME_WAIT: the ISN it would pick (0: none) */
     uint32_t id;
     uint16_t conn_index;
     uint32_t lru_prev, lru_next; /* index + 1; 0 = none */
@@ -1278,12 +1279,16 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
     else
         newconn = !f || starts_new_conn(E, f, c2s, s);
     int reuse = 0, reuse_tw = 0;
+    uint32_t tw_isn = 0; /* + 1: the ISN a TIME_WAIT that accepts the SYN picks */
     if (newconn && f) {
         conn_index = (uint16_t)(f->conn_index + 1);
         reuse = 1;
         run_timers_side(E, f, 0, now, 0);
         run_timers_side(E, f, 1, now, 0);
         reuse_tw = f->e[0].state == TCPS_ST_TIME_WAIT || f->e[1].state == TCPS_ST_TIME_WAIT;
+        const ep *dst = &f->e[c2s ? TCPS_SERVER : TCPS_CLIENT];
+        if (dst->state == TCPS_ST_TIME_WAIT)
+            tw_isn = dst->nxt + 65535 + 2;
         uint32_t i1 = (uint32_t)(f - E->flows) + 1;
         finalize(E, i1, now, 1);
         f = lookup(E, s, &c2s, &slot);
@@ -1292,6 +1297,7 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
         conn_index = (uint16_t)(start_aux & 0xffff);
         reuse = (start_aux >> 16) & 1;
         reuse_tw = (start_aux >> 17) & 1;
+        tw_isn = (uint32_t)(start_aux >> 32);
     }
     E->cur_reason[0] = E->cur_reason[1] = TCPS_R_NONE;
     E->cur_timer_at[0] = E->cur_timer_at[1] = 0;
@@ -1308,7 +1314,9 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
         }
         if (E->cfg.two_pass && E->pass == 1)
             ev_add(E, ord, EVF_CONN_START,
-                   conn_index | ((uint64_t)reuse << 16) | ((uint64_t)reuse_tw << 17));
+                   conn_index | ((uint64_t)reuse << 16) | ((uint64_t)reuse_tw << 17) |
+                       ((uint64_t)tw_isn << 32));
+        f->tw_isn = tw_isn;
     } else {
         lru_touch(E, (uint32_t)(f - E->flows) + 1);
     }
@@ -1391,6 +1399,8 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
             x->first_syn = now;
         }
         x->flags |= EPF_SYN;
+        if (f->tw_isn && s->seq == f->tw_isn && r->rtx_kind == TCPS_RTX_NONE)
+            event(r, TCPS_EV_TW_ACCEPT, (unsigned)S);
         if (x->state == TCPS_ST_LISTEN || x->state == TCPS_ST_CLOSED)
             set_state(E, f, S, TCPS_ST_SYN_RECV, TCPS_R_SENT_SYNACK, now);
     }

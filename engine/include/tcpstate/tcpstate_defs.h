@@ -166,6 +166,9 @@
     X(RST, WARN, "RST: {cause}")                                               \
     X(PORT_REUSE_TW, NOTE, "new SYN reuses a 4-tuple in TIME_WAIT")            \
     X(PORT_REUSE, NOTE, "new SYN reuses the 4-tuple of an earlier connection") \
+    X(TW_ACCEPT, NOTE,                                                         \
+      "{from}'s ISN is its old snd_nxt + 65537: it accepted the SYN into its " \
+      "TIME_WAIT")                                                             \
     X(NOT_RECEIVED, NOTE,                                                      \
       "{to} did not receive this segment (retransmitted without an ACK)")      \
     X(SILENT_DEATH, NOTE, "{side} left {state} without a packet: timer")       \
