@@ -1756,6 +1756,11 @@ int tcps_engine_flow_summary(const tcps_engine *E, uint32_t id, tcps_flow_summar
 {
     if (!E || id == 0)
         return -1;
+    /* the connection of the segment just fed is at the head of the LRU */
+    if (E->lru_head && E->flows[E->lru_head - 1].id == id) {
+        fill_summary(&E->flows[E->lru_head - 1], E->max_ts, s);
+        return 0;
+    }
     for (uint32_t i = 0; i < E->cap; i++)
         if (E->flows[i].id == id) {
             fill_summary(&E->flows[i], E->max_ts, s);
