@@ -132,15 +132,24 @@ static void times_str(const tcps_flow_summary *s, unsigned side, char *buf, size
         buf[cap - 1] = '\0';
 }
 
+/* The packet's tap record and the (only) table of a statistic, or NULL. */
+static stat_tap_table *tap_table(void *tapdata, const void *data, const tp_tap_info **ti)
+{
+    stat_data_t *sd = (stat_data_t *)tapdata;
+    *ti = (const tp_tap_info *)data;
+    if (!*ti || !(*ti)->rec || !sd->stat_tap_data->tables || sd->stat_tap_data->tables->len == 0)
+        return NULL;
+    return g_array_index(sd->stat_tap_data->tables, stat_tap_table *, 0);
+}
+
 static tap_packet_status flows_packet(void *tapdata, packet_info *pinfo _U_,
                                       epan_dissect_t *edt _U_, const void *data,
                                       tap_flags_t flags _U_)
 {
-    stat_data_t *sd = (stat_data_t *)tapdata;
-    const tp_tap_info *ti = (const tp_tap_info *)data;
-    if (!ti || !ti->rec || !sd->stat_tap_data->tables || sd->stat_tap_data->tables->len == 0)
+    const tp_tap_info *ti;
+    stat_tap_table *t = tap_table(tapdata, data, &ti);
+    if (!t)
         return TAP_PACKET_DONT_REDRAW;
-    stat_tap_table *t = g_array_index(sd->stat_tap_data->tables, stat_tap_table *, 0);
     if (!flow_rows)
         flow_rows = g_hash_table_new(g_direct_hash, g_direct_equal);
     const tcps_result *r = &ti->rec->r;
@@ -276,11 +285,10 @@ static tap_packet_status states_packet(void *tapdata, packet_info *pinfo _U_,
                                        epan_dissect_t *edt _U_, const void *data,
                                        tap_flags_t flags _U_)
 {
-    stat_data_t *sd = (stat_data_t *)tapdata;
-    const tp_tap_info *ti = (const tp_tap_info *)data;
-    if (!ti || !ti->rec || !sd->stat_tap_data->tables || sd->stat_tap_data->tables->len == 0)
+    const tp_tap_info *ti;
+    stat_tap_table *t = tap_table(tapdata, data, &ti);
+    if (!t)
         return TAP_PACKET_DONT_REDRAW;
-    stat_tap_table *t = g_array_index(sd->stat_tap_data->tables, stat_tap_table *, 0);
     if (!state_flows)
         state_flows = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
     const tcps_result *r = &ti->rec->r;
