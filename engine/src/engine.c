@@ -140,7 +140,6 @@ struct tcps_engine {
     /* per-feed scratch */
     uint8_t cur_reason[2];
     uint64_t cur_timer_at[2];
-    tcps_result *cur;
 };
 
 const tcps_profile *tcps__engine_profile(const tcps_engine *e) { return &e->cfg.profile; }
@@ -1094,9 +1093,7 @@ static void classify_send(tcps_engine *E, flow *f, int S, const tcps_segment *s,
              * an RTO retransmission by one twice as long */
             int tlp = gap < x->rtx_gap + x->rtx_gap / 2;
             ev_add(E, x->rtx_first_ord, tlp ? EVF_TLP : EVF_NOT_TLP, 0);
-            if (tlp != x->rtx_tlp) {
-                x->rtx_tlp = (uint8_t)tlp;
-            }
+            x->rtx_tlp = (uint8_t)tlp;
             if (tlp)
                 x->rtx_start = now;
         }
@@ -1238,16 +1235,15 @@ static void record_evidence(tcps_engine *E, flow *f, int S, const tcps_segment *
 }
 
 /* ---- feed ------------------------------------------------------------------- */
-static int starts_new_conn(tcps_engine *E, flow *f, int c2s, const tcps_segment *s)
+static int starts_new_conn(const flow *f, int c2s, const tcps_segment *s)
 {
     if ((s->flags & (TCPS_F_SYN | TCPS_F_ACK | TCPS_F_RST)) != TCPS_F_SYN)
         return 0;
     int S = c2s ? TCPS_CLIENT : TCPS_SERVER;
-    ep *x = &f->e[S];
+    const ep *x = &f->e[S];
     if ((x->flags & EPF_SYN) && s->seq == x->isn &&
         (S == TCPS_CLIENT || f->roles_guessed == 0))
         return 0; /* a retransmission of its SYN */
-    (void)E;
     return 1;
 }
 
@@ -1265,7 +1261,6 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
     uint32_t evf = E->pass == 2 ? ev_get(E, ord, &start_aux, &end_aux) : 0;
     E->cur_reason[0] = E->cur_reason[1] = TCPS_R_NONE;
     E->cur_timer_at[0] = E->cur_timer_at[1] = 0;
-    E->cur = r;
 
     housekeeping(E, now);
 
@@ -1277,7 +1272,7 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
     if (E->pass == 2)
         newconn = !f || (evf & EVF_CONN_START);
     else
-        newconn = !f || starts_new_conn(E, f, c2s, s);
+        newconn = !f || starts_new_conn(f, c2s, s);
     int reuse = 0, reuse_tw = 0;
     uint32_t tw_isn = 0; /* + 1: the ISN a TIME_WAIT that accepts the SYN picks */
     if (newconn && f) {
