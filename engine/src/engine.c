@@ -1616,6 +1616,20 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
             event(r, TCPS_EV_CLOSE_WAIT_LONG, (unsigned)i);
         }
     }
+    /* the sender's state as it sent this: a segment whose ACK does not cover
+     * the peer's FIN left before that FIN was processed (they crossed) */
+    if (!(fl & TCPS_F_RST) && (fl & TCPS_F_ACK) && (x->flags & EPF_GOT_FIN) &&
+        (p->flags & EPF_FIN) && SEQ_LT(s->ack, p->fin_seq + 1)) {
+        uint8_t before = x->state == TCPS_ST_CLOSING      ? TCPS_ST_FIN_WAIT_1
+                         : x->state == TCPS_ST_CLOSE_WAIT ? TCPS_ST_ESTABLISHED
+                         : x->state == TCPS_ST_TIME_WAIT  ? TCPS_ST_FIN_WAIT_2
+                                                          : x->state;
+        if (before != x->state) {
+            r->state[S] = before;
+            r->prev_state[S] = before;
+            r->reason[S] = TCPS_R_NONE;
+        }
+    }
     if (f->half) {
         int a = f->half - 1;
         if ((f->e[a].state == TCPS_ST_FIN_WAIT_2 || f->e[a].state == TCPS_ST_FIN_WAIT_1) &&
