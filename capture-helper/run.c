@@ -110,6 +110,20 @@ static void note_event(run_ctx *c, uint64_t t0, uint64_t t1, int side, int kind,
     tl_add_note(&c->tl, t0, t1, side, kind, act, tcps_lab_text(&w), what);
 }
 
+/* A pending socket error (SO_ERROR), noted once as an event. */
+static void note_socket_error(run_ctx *c, uint64_t t, int side, int fd)
+{
+    int e = 0;
+    socklen_t l = sizeof e;
+    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l);
+    if (!e)
+        return;
+    char w[128];
+    c->err[side] = e;
+    snprintf(w, sizeof w, "socket error: %s (%s)", errname(e), strerror(e));
+    note_event(c, t, t, side, NOTE_EVENT, 0, w);
+}
+
 static void subst(const char *tmpl, const run_ctx *c, char *out, size_t cap)
 {
     size_t n = 0;
@@ -206,17 +220,8 @@ static void serve_sockets(run_ctx *c)
         }
         if (c->eof[side] || c->noread[side]) {
             /* nothing more to read: only an error is news (once) */
-            if (p.revents & POLLERR) {
-                int e = 0;
-                socklen_t l = sizeof e;
-                getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l);
-                if (e) {
-                    char w[128];
-                    c->err[side] = e;
-                    snprintf(w, sizeof w, "socket error: %s (%s)", errname(e), strerror(e));
-                    note_event(c, t, t, side, NOTE_EVENT, 0, w);
-                }
-            }
+            if (p.revents & POLLERR)
+                note_socket_error(c, t, side, fd);
             continue;
         }
         if (p.revents & (POLLIN | POLLERR | POLLHUP)) {
@@ -234,15 +239,7 @@ static void serve_sockets(run_ctx *c)
                     snprintf(w, sizeof w, "read() failed: %s (%s)", errname(errno), strerror(errno));
                     note_event(c, t, t, side, NOTE_EVENT, 0, w);
                 } else if (p.revents & POLLERR) {
-                    int e = 0;
-                    socklen_t l = sizeof e;
-                    getsockopt(fd, SOL_SOCKET, SO_ERROR, &e, &l);
-                    if (e) {
-                        char w[128];
-                        c->err[side] = e;
-                        snprintf(w, sizeof w, "socket error: %s (%s)", errname(e), strerror(e));
-                        note_event(c, t, t, side, NOTE_EVENT, 0, w);
-                    }
+                    note_socket_error(c, t, side, fd);
                 }
                 break;
             }
