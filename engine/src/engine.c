@@ -65,7 +65,7 @@ typedef struct series { /* pass-1 delivery tracking of one SYN/SYN-ACK/FIN */
     uint32_t ord;       /* ordinal of its latest copy */
     uint32_t ackp[3];   /* peer ACKs of it whose delivery is unconfirmed */
     uint16_t copies;
-    uint8_t open, valid, peer_spoke, nackp;
+    uint8_t open, valid, peer_spoke, nackp, late;
 } series;
 
 typedef struct ep {
@@ -1179,10 +1179,20 @@ static void record_evidence(tcps_engine *E, flow *f, int S, const tcps_segment *
         } else if (fl & TCPS_F_RST) {
             ps->open = 0;
         } else {
-            /* its next packet does not acknowledge the copy: it had not
-             * processed it yet; the effect shows when it does */
-            if (!ps->peer_spoke && (fl & TCPS_F_ACK))
+            /* its packets do not acknowledge the copy: it had not processed
+             * it when it sent them.  That changes its course only when one
+             * of them is its own first FIN (ESTABLISHED -> FIN_WAIT_1, not
+             * CLOSE_WAIT -> LAST_ACK): then the copy takes effect when the
+             * receiver shows it processed it.  A crossing ACK, data segment
+             * or retransmission leaves its course alone: the copy counts on
+             * arrival, and the row of the crossing packet shows the
+             * sender's state as it sent it. */
+            uint32_t xend = s->seq + s->len + ((fl & TCPS_F_SYN) ? 1 : 0) + 1;
+            if (!ps->late && (fl & TCPS_F_ACK) && (fl & TCPS_F_FIN) &&
+                !(x->ser.valid && x->ser.end == xend)) {
                 ev_add(E, ps->ord, EVF_LATE, 0);
+                ps->late = 1;
+            }
             ps->peer_spoke = 1;
         }
     }
