@@ -128,6 +128,12 @@ int lab_ns_sysctl_get(const lab_ns *n, int side, const char *name, char *out, si
 /* Any /proc/sys path under net/ (inside side's namespace). */
 int lab_ns_proc_write(const lab_ns *n, int side, const char *path, const char *value);
 
+/* ---- running without root (userns.c) --------------------------------------- */
+/* Become root of a new user namespace (own uid/gid mapped to 0) in a new
+ * network namespace it owns.  0, or -1 with the failing call and errno in
+ * err. */
+int lab_userns_enter(char *err, size_t cap);
+
 /* ---- nftables (nft.c) ------------------------------------------------------ */
 typedef struct lab_nft lab_nft;
 lab_nft *lab_nft_new(const lab_ns *n, char *err, size_t cap);

@@ -857,7 +857,9 @@ static void usage(FILE *fp)
             "Run an experiment between two private network namespaces joined by a veth\n"
             "pair and write a pcapng capture whose comments carry the kernel's socket\n"
             "states (sock_diag and the sock/inet_sock_set_state tracepoint), the\n"
-            "application's calls and the drop rules.  Needs root.\n"
+            "application's calls and the drop rules.  Needs root; without it, the run\n"
+            "happens in a user namespace of its own (if the kernel allows unprivileged\n"
+            "user namespaces), with kernel states from sock_diag alone (no tracefs).\n"
             "  -o FILE             output (default NAME.pcapng)\n"
             "  --all               every experiment, one after the other\n"
             "  -d DIR              output directory for --all (DIR/NAME.pcapng)\n"
@@ -948,9 +950,17 @@ int lab_cmd_run(int argc, char **argv)
         }
         todo[n++] = x;
     }
+    /* without root: root of a user namespace of its own (userns.c), or
+     * one line saying why not */
+    int userns = 0;
     if (!have_privileges()) {
-        lab_error("run needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) to create its network namespaces; try sudo");
-        return 2;
+        char why[300];
+        if (lab_userns_enter(why, sizeof why) != 0) {
+            lab_error("run needs root (CAP_NET_ADMIN and CAP_SYS_ADMIN) or unprivileged user "
+                      "namespaces to create its network namespaces (%s); try sudo", why);
+            return 2;
+        }
+        userns = 1;
     }
     /* every output is opened before anything runs */
     char paths[64][4096];
@@ -991,7 +1001,10 @@ int lab_cmd_run(int argc, char **argv)
 
     char warn[512] = "";
     lab_trace *trace = NULL;
-    if (!o.no_trace) {
+    if (userns && !o.no_trace)
+        lab_error("warning: not root: running in a user namespace, where tracefs is not "
+                  "available; kernel states from sock_diag alone (less exact)");
+    if (!o.no_trace && !userns) {
         trace = lab_trace_open((uint16_t)(40000 + getpid() % 20000), warn, sizeof warn);
         if (!trace)
             lab_error("warning: %s; kernel states from sock_diag alone (less exact)", warn);

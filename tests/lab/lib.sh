@@ -14,6 +14,22 @@ need_root() {
   if [ "$(id -u)" != 0 ]; then echo "SKIP: needs root (network namespaces)"; exit 77; fi
 }
 
+# no_userns UID COMMAND...: COMMAND as UID (0 or 65534, from root) where no
+# user namespace can be created: inside a user namespace of its own whose
+# user.max_user_namespaces is 0 (the host's limit is not touched).  COMMAND
+# drops the capabilities it must not have (setpriv ...).  Where the kernel
+# refuses user namespaces to UID anyway, COMMAND runs as UID directly.
+no_userns() {
+  local uid=$1; shift
+  if setpriv --reuid="$uid" --regid="$uid" --clear-groups unshare --user --map-root-user true \
+       2> /dev/null; then
+    setpriv --reuid="$uid" --regid="$uid" --clear-groups unshare --user --map-root-user sh -c \
+      'echo 0 > /proc/sys/user/max_user_namespaces && exec "$@"' sh "$@"
+  else
+    setpriv --reuid="$uid" --regid="$uid" --clear-groups "$@"
+  fi
+}
+
 # Everything of the host a lab run must leave alone: nft ruleset, TCP
 # sysctls (and the IPv6 defaults the lab sets in its own namespaces),
 # interfaces, named namespaces, tracefs instances.
