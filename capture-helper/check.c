@@ -30,24 +30,6 @@ typedef struct ck_pkt {
     char ktimer[2][40];
 } ck_pkt;
 
-static const struct {
-    const char *sysctl, *key;
-    unsigned mul, div;
-} sysmap[] = {
-    {"tcp_syn_retries", "syn_retries", 1, 1},
-    {"tcp_syn_linear_timeouts", "syn_linear", 1, 1},
-    {"tcp_synack_retries", "synack_retries", 1, 1},
-    {"tcp_orphan_retries", "orphan_retries", 1, 1},
-    {"tcp_retries2", "retries2", 1, 1},
-    {"tcp_fin_timeout", "fin_timeout_ms", 1000, 1},
-    {"tcp_keepalive_time", "ka_time_ms", 1000, 1},
-    {"tcp_keepalive_intvl", "ka_intvl_ms", 1000, 1},
-    {"tcp_keepalive_probes", "ka_probes", 1, 1},
-    {"tcp_rfc1337", "rfc1337", 1, 1},
-    {"tcp_rto_min_us", "rto_min_ms", 1, 1000},
-    {"tcp_rto_max_ms", "rto_max_ms", 1, 1},
-};
-
 static int state_of(const char *s, uint8_t *out)
 {
     if (!s)
@@ -73,6 +55,12 @@ static int agree(uint8_t kernel, uint8_t engine)
            (engine == TCPS_ST_CLOSED || engine == TCPS_ST_LISTEN || engine == TCPS_ST_UNKNOWN);
 }
 
+static void print_profile_value(const char *key, const char *value, const char *from, void *u)
+{
+    (void)u;
+    printf("profile %s=%s (from %s)\n", key, value, from);
+}
+
 /* The profile the capture was made with.  Returns the experiment name. */
 static void profile_from(const char *shb, tcps_config *cfg, char *name, size_t ncap, int verbose)
 {
@@ -86,26 +74,7 @@ static void profile_from(const char *shb, tcps_config *cfg, char *name, size_t n
             const char *v = tcps_lab_get(&l, "name");
             if (v)
                 snprintf(name, ncap, "%s", v);
-            const char *k = tcps_lab_get(&l, "kernel");
-            int maj = 0, min = 0;
-            if (k && sscanf(k, "%d.%d", &maj, &min) == 2 && (maj < 6 || (maj == 6 && min < 5)))
-                cfg->profile = *tcps_profile_find("linux-pre-6.5");
-            for (size_t i = 0; i < sizeof sysmap / sizeof sysmap[0]; i++) {
-                char key[64];
-                snprintf(key, sizeof key, "sysctl.%s", sysmap[i].sysctl);
-                const char *sv = tcps_lab_get(&l, key);
-                if (!sv)
-                    continue;
-                char *end;
-                errno = 0;
-                unsigned long n = strtoul(sv, &end, 10);
-                if (errno || *end)
-                    continue;
-                char val[32];
-                snprintf(val, sizeof val, "%lu", n * sysmap[i].mul / sysmap[i].div);
-                if (tcps_profile_set(&cfg->profile, sysmap[i].key, val) == 0 && verbose)
-                    printf("profile %s=%s (from %s)\n", sysmap[i].key, val, key);
-            }
+            tcps_lab_profile(&l, &cfg->profile, verbose ? print_profile_value : NULL, NULL);
             return;
         }
         p = e ? e + 1 : NULL;

@@ -16,6 +16,7 @@
 #include <wsutil/wslog.h>
 
 #include "lab.h"
+#include "tcpstate/labcomment.h"
 #include "tcpstate/tcpstate.h"
 
 struct lab_pcapng {
@@ -23,6 +24,7 @@ struct lab_pcapng {
     GArray *shbs;
     wtapng_iface_descriptions_t *idb_inf;
     int fd;
+    char *first; /* the experiment line again, on the first packet */
 };
 
 void lab_wtap_init(void)
@@ -65,6 +67,25 @@ lab_pcapng *lab_pcapng_open(int fd, const char *path, const char *shb_comment,
     if (os)
         wtap_block_add_string_option(shb, OPT_SHB_OS, os, strlen(os));
     g_array_append_val(w->shbs, shb);
+    /* Wireshark 4.0 does not give dissectors the section comment: the
+     * first packet's comment names the experiment too, with what the
+     * plugin needs to use the same stack values (kernel, sysctls) */
+    tcps_lab_line *l = malloc(sizeof *l);
+    if (l && tcps_lab_parse(shb_comment, strlen(shb_comment), l) == 0 &&
+        strcmp(l->kind, "experiment") == 0) {
+        tcps_lab_writer lw;
+        tcps_lab_begin(&lw, "experiment");
+        for (int i = 0; i < l->nkv; i++) {
+            const char *k = l->kv[i].key;
+            if (!strcmp(k, "name") || !strcmp(k, "desc") || !strcmp(k, "capture") ||
+                !strcmp(k, "kernel") || !strncmp(k, "sysctl.", 7))
+                tcps_lab_add(&lw, k, l->kv[i].value);
+        }
+        const char *t = tcps_lab_text(&lw);
+        if (t)
+            w->first = strdup(t);
+    }
+    free(l);
     p.shb_hdrs = w->shbs;
     w->idb_inf = g_new0(wtapng_iface_descriptions_t, 1);
     w->idb_inf->interface_data = g_array_new(FALSE, FALSE, sizeof(wtap_block_t));
@@ -106,8 +127,26 @@ int lab_pcapng_write(lab_pcapng *w, uint64_t ts_ns, const uint8_t *data, uint32_
     rec.rec_header.packet_header.pkt_encap = WTAP_ENCAP_ETHERNET;
     rec.rec_header.packet_header.interface_id = 0;
     rec.block = wtap_block_create(WTAP_BLOCK_PACKET);
+    char *joined = NULL;
+    if (w->first) {
+        size_t a = strlen(w->first), b = comment ? strlen(comment) : 0;
+        joined = malloc(a + b + 2);
+        if (joined) {
+            memcpy(joined, w->first, a);
+            if (b) {
+                joined[a] = '\n';
+                memcpy(joined + a + 1, comment, b + 1);
+            } else {
+                joined[a] = 0;
+            }
+            comment = joined;
+        }
+        free(w->first);
+        w->first = NULL;
+    }
     if (comment && *comment)
         wtap_block_add_string_option(rec.block, OPT_COMMENT, comment, strlen(comment));
+    free(joined);
     int e = 0;
     gchar *info = NULL;
     gboolean ok = wtap_dump(w->d, &rec, data, &e, &info);
@@ -150,6 +189,7 @@ int lab_pcapng_close(lab_pcapng *w, char *err, size_t cap)
         g_array_free(w->idb_inf->interface_data, TRUE);
         g_free(w->idb_inf);
     }
+    free(w->first);
     free(w);
     return rc;
 }

@@ -73,6 +73,7 @@ typedef gboolean tp_pref_bool;
 static tp_pref_bool pref_two_pass = TRUE;
 static guint pref_close_wait_s = 60;
 static tp_pref_bool pref_info_tag = TRUE;
+static tp_pref_bool pref_lab_profile = TRUE;
 static enum_val_t *profile_enum;
 
 /* ---- fields the postdissector reads ------------------------------------------ */
@@ -104,6 +105,8 @@ typedef struct tp_state {
     uint64_t max_ts;         /* latest frame time seen (any frame) */
     unsigned gen;
     char config_text[256];
+    char *experiment;        /* tcpstate-lab experiment name and description, */
+    char *experiment_desc;   /* from the first comment that names it */
 } tp_state;
 
 
@@ -178,7 +181,25 @@ void tp_flags_str(uint8_t flags, char *buf, size_t cap)
 }
 
 /* ---- engine configuration from the preferences ---------------------------- */
-static void build_config(tcps_config *c, char *text, size_t cap)
+typedef struct lab_note_ctx {
+    char *text;
+    size_t cap, *n;
+    int first;
+} lab_note_ctx;
+
+static void lab_note(const char *key, const char *value, const char *from, void *u)
+{
+    lab_note_ctx *x = (lab_note_ctx *)u;
+    (void)from;
+    if (*x->n < x->cap)
+        *x->n += (size_t)snprintf(x->text + *x->n, x->cap - *x->n, "%s%s=%s",
+                                  x->first ? ", from the capture: " : " ", key, value);
+    x->first = 0;
+}
+
+/* lab: the experiment line of a tcpstate-lab capture (its kernel and
+ * sysctls come before the user's overrides), or NULL. */
+static void build_config(tcps_config *c, char *text, size_t cap, const tcps_lab_line *lab)
 {
     tcps_config_default(c);
     const tcps_profile *p = tcps_profile_at((size_t)pref_profile);
@@ -187,6 +208,10 @@ static void build_config(tcps_config *c, char *text, size_t cap)
     c->profile = *p;
     c->close_wait_warn_ns = (uint64_t)pref_close_wait_s * 1000000000ull;
     size_t n = (size_t)snprintf(text, cap, "profile %s (%s)", p->name, p->description);
+    if (lab && pref_lab_profile) {
+        lab_note_ctx x = {text, cap, &n, 1};
+        tcps_lab_profile(lab, &c->profile, lab_note, &x);
+    }
     /* KEY=VALUE pairs separated by spaces, commas or semicolons */
     char *dup = g_strdup(pref_overrides ? pref_overrides : "");
     char *save = NULL;
@@ -229,6 +254,15 @@ static void on_flow_end_final(const tcps_flow_summary *s, void *user)
     g_hash_table_replace(st->flows_final, GUINT_TO_POINTER(s->flow_id), g_memdup2(s, sizeof *s));
 }
 
+static tcps_engine *stream_engine(tp_state *st)
+{
+    tcps_config c = st->cfg;
+    c.two_pass = 0;
+    c.on_flow_end = on_flow_end_stream;
+    c.user = st;
+    return tcps_engine_new(&c);
+}
+
 static void state_free(tp_state *st)
 {
     if (!st)
@@ -242,23 +276,21 @@ static void state_free(tp_state *st)
         g_hash_table_destroy(st->flows_ended);
     if (st->flows_live)
         g_hash_table_destroy(st->flows_live);
+    g_free(st->experiment);
+    g_free(st->experiment_desc);
     g_free(st);
 }
 
 static tp_state *state_new(void)
 {
     tp_state *st = g_new0(tp_state, 1);
-    build_config(&st->cfg, st->config_text, sizeof st->config_text);
+    build_config(&st->cfg, st->config_text, sizeof st->config_text, NULL);
     st->two_pass = pref_two_pass ? 1 : 0;
     st->gen = ++tp_gen;
     st->flows_final = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free_summary);
     st->flows_ended = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free_summary);
     st->flows_live = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free_summary);
-    tcps_config c = st->cfg;
-    c.two_pass = 0;
-    c.on_flow_end = on_flow_end_stream;
-    c.user = st;
-    st->E = tcps_engine_new(&c);
+    st->E = stream_engine(st);
     if (!st->E) {
         state_free(st);
         return NULL;
@@ -564,11 +596,69 @@ static const tcps_flow_summary *live_update(tp_state *st, const tcps_result *r)
     return ls;
 }
 
+static wtap_block_t block_of(packet_info *pinfo)
+{
+    if (pinfo->fd && pinfo->fd->has_modified_block)
+        return epan_get_modified_block(pinfo->epan, pinfo->fd);
+    return pinfo->rec ? pinfo->rec->block : NULL;
+}
+
+static void use_lab_profile(tp_state *st, const tcps_lab_line *l)
+{
+    tcps_config cfg;
+    char text[sizeof st->config_text];
+    build_config(&cfg, text, sizeof text, l);
+    tcps_config keep = st->cfg;
+    st->cfg = cfg;
+    tcps_engine *E = stream_engine(st);
+    if (!E) {
+        st->cfg = keep;
+        return;
+    }
+    tcps_engine_free(st->E);
+    st->E = E;
+    memcpy(st->config_text, text, sizeof text);
+}
+
+/* A tcpstate-lab capture names its experiment in the section comment and
+ * again in the first packet's comment (dissectors do not see the section
+ * comment in Wireshark 4.0); every later packet shows it too. */
+static void note_experiment(tp_state *st, packet_info *pinfo)
+{
+    wtap_block_t block = block_of(pinfo);
+    char *str;
+    if (!block || wtap_block_get_nth_string_option_value(block, OPT_COMMENT, 0, &str) !=
+                      WTAP_OPTTYPE_SUCCESS || !str)
+        return;
+    static const char key[] = "tcpstate-lab/1 experiment ";
+    for (const char *p = str; p && *p;) {
+        const char *nl = strchr(p, '\n');
+        size_t len = nl ? (size_t)(nl - p) : strlen(p);
+        if (len > sizeof key - 1 && memcmp(p, key, sizeof key - 1) == 0) {
+            tcps_lab_line *l = g_new(tcps_lab_line, 1);
+            if (tcps_lab_parse(p, len, l) == 0 && tcps_lab_get(l, "name")) {
+                st->experiment = g_strdup(tcps_lab_get(l, "name"));
+                if (tcps_lab_get(l, "desc"))
+                    st->experiment_desc = g_strdup(tcps_lab_get(l, "desc"));
+                /* before the first segment: the engine takes the stack
+                 * values the capture was made with */
+                if (st->n == 0 && pref_lab_profile)
+                    use_lab_profile(st, l);
+            }
+            g_free(l);
+            return;
+        }
+        p = nl ? nl + 1 : NULL;
+    }
+}
+
 static tp_rec *feed(packet_info *pinfo, proto_tree *tree)
 {
     tcps_segment g;
     if (collect_segment(tree, pinfo, &g) != 0)
         return NULL;
+    if (!S->experiment)
+        note_experiment(S, pinfo);
     if (grow(S) != 0)
         return NULL;
     tcps_result r;
@@ -759,18 +849,13 @@ static void draw_lab_line(draw_ctx *d, proto_tree *t, const tcps_lab_line *l, co
 
 static void draw_comments(draw_ctx *d, proto_tree *tree, const tp_rec *rec)
 {
-    packet_info *pinfo = d->pinfo;
-    wtap_block_t block = NULL;
-    if (pinfo->fd && pinfo->fd->has_modified_block)
-        block = epan_get_modified_block(pinfo->epan, pinfo->fd);
-    else if (pinfo->rec)
-        block = pinfo->rec->block;
-    if (!block)
-        return;
+    wtap_block_t block = block_of(d->pinfo);
     proto_tree *lt = NULL;
+    int named = 0; /* this packet's comment names the experiment */
     tcps_lab_line *line = g_new(tcps_lab_line, 1);
     char *str;
     for (guint i = 0;
+         block &&
          wtap_block_get_nth_string_option_value(block, OPT_COMMENT, i, &str) == WTAP_OPTTYPE_SUCCESS;
          i++) {
         if (!str)
@@ -794,6 +879,7 @@ static void draw_comments(draw_ctx *d, proto_tree *tree, const tp_rec *rec)
                     gen(it);
                 }
                 draw_lab_line(d, lt, line, rec);
+                named |= strcmp(line->kind, "experiment") == 0;
             } else if (l2) {
                 if (other->len)
                     g_string_append_c(other, '\n');
@@ -812,6 +898,16 @@ static void draw_comments(draw_ctx *d, proto_tree *tree, const tp_rec *rec)
         g_string_free(other, TRUE);
     }
     g_free(line);
+    if (!named && S && S->experiment) {
+        if (!lt) {
+            proto_item *it = NULL;
+            lt = proto_tree_add_subtree(tree, d->tvb, 0, 0, ett_lab, &it, "tcpstate-lab comments");
+            gen(it);
+        }
+        proto_item *it = add_str(d, lt, hf_lab_experiment, S->experiment);
+        if (it && S->experiment_desc)
+            proto_item_append_text(it, " (%s)", S->experiment_desc);
+    }
 }
 
 static void draw(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const tp_rec *rec,
@@ -1213,6 +1309,12 @@ void proto_register_tcpstate(void)
     prefs_register_bool_preference(m, "info_tag", "State tag in the Info column",
                                    "Append [C:client-state S:server-state] to the Info column",
                                    &pref_info_tag);
+    prefs_register_bool_preference(
+        m, "lab_profile", "Use a tcpstate-lab capture's stack values",
+        "A capture written by tcpstate-lab records the kernel version and TCP sysctls it "
+        "was made with (the experiments scale the timers down): use them, before the "
+        "overrides above.",
+        &pref_lab_profile);
 
     register_init_routine(tp_init);
     register_cleanup_routine(tp_cleanup);

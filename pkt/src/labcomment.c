@@ -1,6 +1,11 @@
 /* tcpstate-lab comment lines: parse and build (see labcomment.h). */
 #include "tcpstate/labcomment.h"
 
+#include <errno.h>
+#include <stdlib.h>
+
+#include "tcpstate/tcpstate.h"
+
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -145,3 +150,62 @@ int tcps_lab_addf(tcps_lab_writer *w, const char *key, const char *fmt, ...)
 }
 
 const char *tcps_lab_text(const tcps_lab_writer *w) { return w->overflow ? NULL : w->buf; }
+
+/* ---- the profile an experiment ran with ----------------------------------- */
+static const struct {
+    const char *sysctl, *key;
+    unsigned mul, div;
+} lab_sysmap[] = {
+    {"tcp_syn_retries", "syn_retries", 1, 1},
+    {"tcp_syn_linear_timeouts", "syn_linear", 1, 1},
+    {"tcp_synack_retries", "synack_retries", 1, 1},
+    {"tcp_orphan_retries", "orphan_retries", 1, 1},
+    {"tcp_retries2", "retries2", 1, 1},
+    {"tcp_fin_timeout", "fin_timeout_ms", 1000, 1},
+    {"tcp_keepalive_time", "ka_time_ms", 1000, 1},
+    {"tcp_keepalive_intvl", "ka_intvl_ms", 1000, 1},
+    {"tcp_keepalive_probes", "ka_probes", 1, 1},
+    {"tcp_rfc1337", "rfc1337", 1, 1},
+    {"tcp_rto_min_us", "rto_min_ms", 1, 1000},
+    {"tcp_rto_max_ms", "rto_max_ms", 1, 1},
+};
+
+int tcps_lab_profile(const tcps_lab_line *l, struct tcps_profile *p,
+                     void (*note)(const char *key, const char *value, const char *from, void *u),
+                     void *u)
+{
+    if (!l || !p || strcmp(l->kind, "experiment") != 0)
+        return -1;
+    int n = 0;
+    const char *k = tcps_lab_get(l, "kernel");
+    int maj = 0, min = 0;
+    if (k && sscanf(k, "%d.%d", &maj, &min) == 2 && (maj < 6 || (maj == 6 && min < 5))) {
+        const tcps_profile *old = tcps_profile_find("linux-pre-6.5");
+        if (old) {
+            *p = *old;
+            if (note)
+                note("profile", old->name, "kernel", u);
+            n++;
+        }
+    }
+    for (size_t i = 0; i < sizeof lab_sysmap / sizeof lab_sysmap[0]; i++) {
+        char key[64];
+        snprintf(key, sizeof key, "sysctl.%s", lab_sysmap[i].sysctl);
+        const char *sv = tcps_lab_get(l, key);
+        if (!sv || !*sv)
+            continue;
+        char *end;
+        errno = 0;
+        unsigned long long v = strtoull(sv, &end, 10);
+        if (errno || *end || v > 0xffffffffull)
+            continue;
+        char val[32];
+        snprintf(val, sizeof val, "%llu", v * lab_sysmap[i].mul / lab_sysmap[i].div);
+        if (tcps_profile_set(p, lab_sysmap[i].key, val) == 0) {
+            if (note)
+                note(lab_sysmap[i].key, val, key, u);
+            n++;
+        }
+    }
+    return n;
+}

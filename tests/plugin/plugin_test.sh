@@ -94,7 +94,7 @@ load)
   done
   check "state fields are strings" grep -qP '^F\t[^\t]*\ttcpstate.server.state\tFT_STRING' "$tmp/fields"
   ts -G defaultprefs > "$tmp/prefs" 2>&1
-  for p in profile overrides two_pass close_wait_threshold info_tag; do
+  for p in profile overrides two_pass close_wait_threshold info_tag lab_profile; do
     check "preference tcpstate.$p" grep -q "tcpstate.$p:" "$tmp/prefs"
   done
   ;;
@@ -360,6 +360,97 @@ labcomment)
   check "filter on disagreement" eq "$(wc -l < "$tmp/dis")" 1
   ts -2 -r lab.pcapng -V -Y 'frame.number == 20' > "$tmp/v" 2>&1
   check "disagreement expert" grep -q 'kernel and tcpstate disagree: server: kernel CLOSE_WAIT, inferred ESTABLISHED' "$tmp/v"
+  ;;
+
+labcaptures)
+  # The committed captures of `tcpstate-lab run --all` (captures/lab/): the
+  # plugin's fields against the kernel's own states recorded in the
+  # comments, and what each experiment was built to show (its drop rules
+  # and actions in capture-helper/experiments.c).
+  labdir=$(dirname "$sample")/lab
+  n=0
+  for cap in "$labdir"/*.pcapng; do
+    [ -f "$cap" ] || continue
+    x=$(basename "$cap" .pcapng); n=$((n+1))
+    cp "$cap" "$tmp/$x.pcapng"; chmod a+r "$tmp/$x.pcapng"
+    ts -2 -r "$x.pcapng" $F -e frame.number -e tcpstate.lab.experiment -e tcpstate.kernel.agree \
+       -e tcpstate.kernel.client.state -e tcpstate.kernel.server.state -e tcpstate.from \
+       -e tcpstate.client.state -e tcpstate.server.state -e tcpstate.retrans.kind \
+       -e tcpstate.retrans.index -e tcpstate.keepalive.index -e tcpstate.rst.cause_id \
+       -e tcpstate.half_closed -e tcpstate.flow.conn_index -e tcpstate.port_reuse \
+       -e tcpstate.orphan -e tcpstate.flow.close -e tcp.len -e tcp.flags.reset \
+       -e tcp.flags.syn -e tcpstate.config > "$tmp/$x.o" 2> "$tmp/$x.err"
+    check "$x: tshark exit 0" test $? -eq 0
+    total=$(grep -c . "$tmp/$x.o")
+    check "$x: has packets" test "$total" -gt 0
+    check "$x: experiment named on every packet" eq "$(awk -F'\t' -v x="$x" '$2==x' "$tmp/$x.o" | wc -l)" "$total"
+    check "$x: kernel states on every packet" eq "$(awk -F'\t' '$4!="" && $5!=""' "$tmp/$x.o" | wc -l)" "$total"
+    agree=$(awk -F'\t' '$3=="1"||$3=="True"' "$tmp/$x.o" | wc -l)
+    check "$x: agrees with the kernel on >= 99% ($agree of $total)" test $((agree * 100)) -ge $((total * 99))
+    check "$x: the capture's sysctls used" grep -q 'from the capture: .*orphan_retries=' "$tmp/$x.o"
+  done
+  check "16 lab captures" eq "$n" 16
+  # rows EXPERIMENT AWK-CONDITION: how many packets match
+  rows() { awk -F'\t' "$2" "$tmp/$1.o" | wc -l; }
+  last() { tail -n 1 "$tmp/$1.o" | cut -f"$2"; }
+  # $6 from $7 client $8 server $9 rtx kind $10 rtx index $11 ka index
+  # $12 rst cause $13 half-closed $14 conn index $15 port reuse $16 orphan
+  # $17 close kind $18 tcp.len $19 RST flag $20 SYN flag
+  check "handshake-close: three-way close" eq "$(last handshake-close 17)" THREE_WAY
+  check "close-4way: four-way close" eq "$(last close-4way 17)" FOUR_WAY
+  check "close-4way: client FIN_WAIT_2 while the server is in CLOSE_WAIT" \
+    test "$(rows close-4way '$7=="FIN_WAIT_2" && $8=="CLOSE_WAIT"')" -ge 1
+  # the server drops SYNs: only the client's SYN and its retransmissions
+  check "syn-sent: every packet a SYN from the client" \
+    eq "$(rows syn-sent '$6=="client" && ($20=="1"||$20=="True")')" "$(grep -c . "$tmp/syn-sent.o")"
+  check "syn-sent: SYN retransmissions numbered 1, 2, ..." \
+    eq "$(rows syn-sent '$9=="SYN" && $10==$1-1')" "$(( $(grep -c . "$tmp/syn-sent.o") - 1 ))"
+  check "syn-sent: the server never gets a SYN" eq "$(rows syn-sent '$8!="LISTEN"')" 0
+  # the client drops SYN-ACKs: it stays in SYN_SENT, the server retransmits
+  check "syn-recv: client SYN_SENT throughout" eq "$(rows syn-recv '$7!="SYN_SENT"')" 0
+  check "syn-recv: SYN-ACK retransmissions" test "$(rows syn-recv '$6=="server" && $9=="SYN-ACK"')" -ge 2
+  check "syn-recv: server SYN_RECV after the first SYN" eq "$(rows syn-recv 'NR>1 && $8!="SYN_RECV"')" 0
+  # the server drops the client's FIN: the orphan retransmits it, gives up,
+  # and answers the server's later data with RST
+  check "fin-wait-1: >= 3 FIN retransmissions from the client, in FIN_WAIT_1" \
+    test "$(rows fin-wait-1 '$6=="client" && $9=="FIN" && $7=="FIN_WAIT_1"')" -ge 3
+  check "fin-wait-1: retransmissions numbered 1, 2, 3, ..." \
+    eq "$(awk -F'\t' '$9=="FIN" {printf "%s ", $10}' "$tmp/fin-wait-1.o" | awk '{for(i=1;i<=NF;i++) if ($i!=i) {print "no"; exit} print "yes"}')" yes
+  check "fin-wait-1: the server never gets the FIN" \
+    eq "$(rows fin-wait-1 '$9=="FIN" && $8!="ESTABLISHED"')" 0
+  check "fin-wait-1: the client is an orphan" test "$(rows fin-wait-1 '$16=="client"')" -ge 3
+  check "fin-wait-1: RST to late data after the orphan gave up" \
+    eq "$(last fin-wait-1 6) $(last fin-wait-1 12)" "client AFTER_ORPHAN_GIVEUP"
+  check "fin-wait-1: close by timeout" eq "$(last fin-wait-1 17)" TIMEOUT
+  # the client drops the server's FIN: server LAST_ACK retransmits it, the
+  # client's FIN_WAIT_2 times out
+  check "fin-wait-2: server FIN retransmissions in LAST_ACK" \
+    test "$(rows fin-wait-2 '$6=="server" && $9=="FIN" && $8=="LAST_ACK"')" -ge 2
+  check "fin-wait-2: client FIN_WAIT_2 at the first one" \
+    eq "$(awk -F'\t' '$9=="FIN" {print $7; exit}' "$tmp/fin-wait-2.o")" FIN_WAIT_2
+  check "fin-wait-2: RST after the FIN_WAIT_2 timeout" eq "$(last fin-wait-2 12)" AFTER_FW2
+  check "close-wait: server in CLOSE_WAIT, client in FIN_WAIT_2" \
+    test "$(rows close-wait '$7=="FIN_WAIT_2" && $8=="CLOSE_WAIT"')" -ge 1
+  check "close-wait: ends with the client's RST" eq "$(last close-wait 6) $(last close-wait 19)" "client 1"
+  check "time-wait: server FIN retransmissions while the client is in TIME_WAIT" \
+    test "$(rows time-wait '$6=="server" && $9=="FIN" && $7=="TIME_WAIT"')" -ge 2
+  check "keepalive: answered probes (index 1)" test "$(rows keepalive '$11=="1"')" -ge 2
+  check "keepalive: no RST" eq "$(rows keepalive '$19=="1"')" 0
+  check "keepalive-dead: probes 1, 2" eq "$(awk -F'\t' '$11!="" {printf "%s ", $11}' "$tmp/keepalive-dead.o")" "1 2 "
+  check "keepalive-dead: RST after the last probe" eq "$(last keepalive-dead 12)" KEEPALIVE
+  check "simultaneous-close: close kind" eq "$(last simultaneous-close 17)" SIMULTANEOUS
+  check "simultaneous-close: CLOSING seen" test "$(rows simultaneous-close '$7=="CLOSING" || $8=="CLOSING"')" -ge 1
+  check "half-close: server data while the client is half-closed" \
+    test "$(rows half-close '$6=="server" && $18>0 && $13=="client"')" -ge 1
+  for x in abort-linger0 abort-unread; do
+    check "$x: RST from the client ends it" eq "$(last $x 6) $(last $x 19) $(last $x 7) $(last $x 8)" "client 1 CLOSED CLOSED"
+    check "$x: abort" eq "$(last $x 17)" ABORT
+  done
+  check "refused: RST in reply to the SYN" eq "$(last refused 12) $(last refused 8)" "REFUSED CLOSED"
+  check "tw-reuse: a second connection on the 4-tuple" \
+    eq "$(rows tw-reuse '$14=="2" && ($15=="1"||$15=="True") && ($20=="1"||$20=="True")')" 1
+  ts -2 -r fin-wait-1.pcapng -q -z flow,tcpstate,network > "$tmp/fg" 2>&1
+  check "flow graph of a lab capture: the orphan's FIN_WAIT_1" grep -q 'FIN_WAIT_1' "$tmp/fg"
   ;;
 
 prefs)

@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "tcpstate/labcomment.h"
+#include "tcpstate/tcpstate.h"
 
 static int passed, failed;
 #define CHECK(c, msg)                                                                         \
@@ -66,6 +67,30 @@ int main(void)
         tcps_lab_add(&w, "k", "0123456789012345678901234567890123456789012345678901234567890123456789"
                               "0123456789012345678901234567890123456789");
     CHECK(tcps_lab_text(&w) == NULL, "overflow reported");
+
+    /* the profile an experiment ran with: kernel version, sysctls in the
+     * kernel's units (seconds, microseconds) turned into the profile's */
+    const char *exp = "tcpstate-lab/1 experiment name=x kernel=6.1.0-18-amd64 "
+                      "sysctl.tcp_fin_timeout=3 sysctl.tcp_rto_min_us=50000 "
+                      "sysctl.tcp_orphan_retries=2 sysctl.tcp_keepalive_probes=-1 "
+                      "sysctl.tcp_syn_retries=abc";
+    tcps_profile p = *tcps_profile_find("linux");
+    unsigned ka = p.ka_probes, syn = p.syn_retries;
+    CHECK(tcps_lab_parse(exp, strlen(exp), &l) == 0, "experiment line parses");
+    CHECK(tcps_lab_profile(&l, &p, NULL, NULL) == 4, "kernel + three usable sysctls");
+    CHECK(strcmp(p.name, "linux-pre-6.5") == 0, "a 6.1 kernel: the pre-6.5 profile");
+    CHECK(p.fin_timeout_ms == 3000, "tcp_fin_timeout seconds -> ms");
+    CHECK(p.rto_min_ms == 50, "tcp_rto_min_us -> ms");
+    CHECK(p.orphan_retries == 2, "orphan retries");
+    CHECK(p.ka_probes == ka && p.syn_retries == syn, "unusable values ignored");
+    const char *exp2 = "tcpstate-lab/1 experiment name=y kernel=6.18.4";
+    p = *tcps_profile_find("linux");
+    CHECK(tcps_lab_parse(exp2, strlen(exp2), &l) == 0 && tcps_lab_profile(&l, &p, NULL, NULL) == 0 &&
+              strcmp(p.name, "linux") == 0,
+          "a 6.18 kernel keeps the profile");
+    const char *kern = "tcpstate-lab/1 kernel client=CLOSED";
+    CHECK(tcps_lab_parse(kern, strlen(kern), &l) == 0 && tcps_lab_profile(&l, &p, NULL, NULL) == -1,
+          "not an experiment line");
     printf("%d passed, %d failed\n", passed, failed);
     return failed != 0;
 }

@@ -12,7 +12,10 @@
  * Kinds:
  *   experiment  (section comment) name= desc= capture=client|server
  *               kernel= tool= ipv6=0|1 real_timers=0|1, sysctl.NAME=VALUE,
- *               rule= (nft text), iptables= (the documents' equivalent)
+ *               rule= (nft text), iptables= (the documents' equivalent);
+ *               again at the start of the first packet's comment with
+ *               name= desc= capture= kernel= sysctl.* only (Wireshark 4.0
+ *               does not show dissectors the section comment)
  *   kernel      (packet comment) the kernel's socket states right after this
  *               packet: client=STATE server=STATE, optional client.timer=
  *               server.timer= in netstat -o style ("on(0.20/1/0)",
@@ -67,5 +70,15 @@ int tcps_lab_add(tcps_lab_writer *w, const char *key, const char *value);
 int tcps_lab_addf(tcps_lab_writer *w, const char *key, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 const char *tcps_lab_text(const tcps_lab_writer *w); /* NULL after overflow */
+
+/* The stack profile an `experiment` line records: linux-pre-6.5 for a
+ * kernel older than 6.5 (else *p is kept), then every sysctl.tcp_* value it
+ * carries, converted to the profile's keys and units.  note (may be NULL)
+ * is called for every value set.  Returns how many values were set, or -1
+ * if the line is not an experiment line. */
+struct tcps_profile;
+int tcps_lab_profile(const tcps_lab_line *experiment, struct tcps_profile *p,
+                     void (*note)(const char *key, const char *value, const char *from, void *u),
+                     void *u);
 
 #endif
