@@ -68,6 +68,13 @@ static st dec_ether(ctx *c, const uint8_t *p, size_t cap, size_t wire);
 /* ---- TCP ------------------------------------------------------------------- */
 static void parse_options(const uint8_t *o, size_t n, tcps_options *opt)
 {
+    /* what Linux puts on every segment but the SYNs: NOP, NOP, timestamps */
+    if (n == 12 && o[0] == 1 && o[1] == 1 && o[2] == 8 && o[3] == 10) {
+        opt->tsval = get32(o + 4);
+        opt->tsecr = get32(o + 8);
+        opt->present |= TCPS_OPT_TS;
+        return;
+    }
     size_t i = 0;
     while (i < n) {
         unsigned kind = o[i];
@@ -138,7 +145,8 @@ static st dec_tcp(ctx *c, const uint8_t *p, size_t cap, size_t wire)
     g->flags = p[13];
     g->window = (uint16_t)get16(p + 14);
     g->len = (uint32_t)(wire - hl);
-    memset(&g->opt, 0, sizeof g->opt);
+    /* g->opt is zero: the segment was cleared before decoding, and only
+     * the innermost TCP header is decoded */
     parse_options(p + 20, hl - 20, &g->opt);
 
     if (c->info) {
@@ -404,8 +412,9 @@ tcps_decode_status tcps_decode_ex(int linktype, const uint8_t *data, size_t capl
     tcps_segment g;
     tcps_decode_info in;
     memset(&g, 0, sizeof g);
-    memset(&in, 0, sizeof in);
-    ctx c = {data, &g, &in, 0};
+    if (info)
+        memset(&in, 0, sizeof in);
+    ctx c = {data, &g, info ? &in : NULL, 0};
     const size_t U = UNKNOWN_LEN;
     st s;
 
