@@ -105,6 +105,7 @@ typedef struct tp_state {
     uint64_t max_ts;         /* latest frame time seen (any frame) */
     unsigned gen;
     char config_text[256];
+    GHashTable *endpoints;   /* flow id -> tp_endpoints: formatted once per connection */
     char *experiment;        /* tcpstate-lab experiment name and description, */
     char *experiment_desc;   /* from the first comment that names it */
 } tp_state;
@@ -276,6 +277,8 @@ static void state_free(tp_state *st)
         g_hash_table_destroy(st->flows_ended);
     if (st->flows_live)
         g_hash_table_destroy(st->flows_live);
+    if (st->endpoints)
+        g_hash_table_destroy(st->endpoints);
     g_free(st->experiment);
     g_free(st->experiment_desc);
     g_free(st);
@@ -290,6 +293,7 @@ static tp_state *state_new(void)
     st->flows_final = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free_summary);
     st->flows_ended = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free_summary);
     st->flows_live = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, free_summary);
+    st->endpoints = g_hash_table_new_full(g_direct_hash, g_direct_equal, NULL, g_free);
     st->E = stream_engine(st);
     if (!st->E) {
         state_free(st);
@@ -750,10 +754,10 @@ static proto_item *add_uint(draw_ctx *d, proto_tree *t, int hf, guint32 v)
     return gen(proto_tree_add_uint(t, hf, d->tvb, 0, 0, v));
 }
 
+/* Seconds: a plain double (the label is only built when it is shown). */
 static proto_item *add_secs(draw_ctx *d, proto_tree *t, int hf, uint64_t ns)
 {
-    return gen(proto_tree_add_double_format_value(t, hf, d->tvb, 0, 0, (double)ns / 1e9,
-                                                  "%.6f s", (double)ns / 1e9));
+    return gen(proto_tree_add_double(t, hf, d->tvb, 0, 0, (double)ns / 1e9));
 }
 
 static proto_item *add_bool(draw_ctx *d, proto_tree *t, int hf, gboolean v)
@@ -852,7 +856,7 @@ static void draw_comments(draw_ctx *d, proto_tree *tree, const tp_rec *rec)
     wtap_block_t block = block_of(d->pinfo);
     proto_tree *lt = NULL;
     int named = 0; /* this packet's comment names the experiment */
-    tcps_lab_line *line = g_new(tcps_lab_line, 1);
+    tcps_lab_line *line = NULL;
     char *str;
     for (guint i = 0;
          block &&
@@ -860,6 +864,8 @@ static void draw_comments(draw_ctx *d, proto_tree *tree, const tp_rec *rec)
          i++) {
         if (!str)
             continue;
+        if (!line)
+            line = g_new(tcps_lab_line, 1);
         GString *other = g_string_new("");
         const char *p = str;
         int any_lab = 0;
@@ -908,6 +914,35 @@ static void draw_comments(draw_ctx *d, proto_tree *tree, const tp_rec *rec)
         if (it && S->experiment_desc)
             proto_item_append_text(it, " (%s)", S->experiment_desc);
     }
+}
+
+typedef struct tp_endpoints {
+    uint16_t port[2];
+    char s[2][64];
+} tp_endpoints;
+
+/* "addr:port" of both ends of a connection, formatted once. */
+static const tp_endpoints *endpoints_of(const tcps_flow_summary *fs)
+{
+    if (fs->af != 4 && fs->af != 6)
+        return NULL;
+    tp_endpoints *e = S && S->endpoints
+                          ? (tp_endpoints *)g_hash_table_lookup(S->endpoints,
+                                                                GUINT_TO_POINTER(fs->flow_id))
+                          : NULL;
+    if (e && e->port[0] == fs->port[0] && e->port[1] == fs->port[1])
+        return e;
+    if (!e) {
+        if (!S || !S->endpoints)
+            return NULL;
+        e = g_new(tp_endpoints, 1);
+        g_hash_table_insert(S->endpoints, GUINT_TO_POINTER(fs->flow_id), e);
+    }
+    for (int i = 0; i < 2; i++) {
+        e->port[i] = fs->port[i];
+        tp_endpoint_str(fs->af, fs->addr[i], fs->port[i], e->s[i], sizeof e->s[i]);
+    }
+    return e;
 }
 
 static void draw(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const tp_rec *rec,
@@ -1020,25 +1055,20 @@ static void draw(tvbuff_t *tvb, packet_info *pinfo, proto_tree *tree, const tp_r
 
     /* connection */
     it = add_uint(d, t, hf_flow_id, r->flow_id);
-    proto_item_append_text(it, " (connection %u on this 4-tuple)", r->conn_index);
     proto_tree *ft = proto_item_add_subtree(it, ett_flow);
     add_uint(d, ft, hf_flow_conn_index, r->conn_index);
     if (fs) {
-        if (fs->af == 4 || fs->af == 6) {
-            char ep[64];
-            tp_endpoint_str(fs->af, fs->addr[TCPS_CLIENT], fs->port[TCPS_CLIENT], ep, sizeof ep);
-            add_str(d, ft, hf_flow_client, ep);
-            tp_endpoint_str(fs->af, fs->addr[TCPS_SERVER], fs->port[TCPS_SERVER], ep, sizeof ep);
-            add_str(d, ft, hf_flow_server, ep);
+        const tp_endpoints *eps = endpoints_of(fs);
+        if (eps) {
+            add_str(d, ft, hf_flow_client, eps->s[TCPS_CLIENT]);
+            add_str(d, ft, hf_flow_server, eps->s[TCPS_SERVER]);
         }
         add_str(d, ft, hf_flow_conn_state, tcps_conn_state_name(fs->conn_state));
         add_str(d, ft, hf_flow_history, fs->history);
         add_str(d, ft, hf_flow_close, tcps_close_id(fs->close_kind));
         add_str(d, ft, hf_flow_client_final, tcps_state_name(fs->final_state[TCPS_CLIENT]));
         add_str(d, ft, hf_flow_server_final, tcps_state_name(fs->final_state[TCPS_SERVER]));
-        it = add_bool(d, ft, hf_flow_final, fs_final ? TRUE : FALSE);
-        proto_item_append_text(it, fs_final ? " (end of the connection, after two passes)"
-                                            : " (what is known so far)");
+        add_bool(d, ft, hf_flow_final, fs_final ? TRUE : FALSE);
     } else {
         add_str(d, ft, hf_flow_close, tcps_close_id(r->close_kind));
     }
@@ -1118,6 +1148,9 @@ static const value_string pass_vals[] = {
     {2, "two passes (final)"},
     {0, NULL}};
 
+static const true_false_string tfs_final = {"yes (end of the connection, after two passes)",
+                                            "no (what is known so far)"};
+
 void proto_register_tcpstate(void)
 {
     static hf_register_info hf[] = {
@@ -1135,9 +1168,9 @@ void proto_register_tcpstate(void)
                              "Why the client's state changed", HFILL}},
         {&hf_server_reason, {"Server change reason", "tcpstate.server.reason", FT_STRING, BASE_NONE, NULL, 0x0,
                              "Why the server's state changed", HFILL}},
-        {&hf_client_tis, {"Client time in state", "tcpstate.client.time_in_state", FT_DOUBLE, BASE_NONE, NULL, 0x0,
+        {&hf_client_tis, {"Client time in state (s)", "tcpstate.client.time_in_state", FT_DOUBLE, BASE_NONE, NULL, 0x0,
                           "Seconds the client has been in its state", HFILL}},
-        {&hf_server_tis, {"Server time in state", "tcpstate.server.time_in_state", FT_DOUBLE, BASE_NONE, NULL, 0x0,
+        {&hf_server_tis, {"Server time in state (s)", "tcpstate.server.time_in_state", FT_DOUBLE, BASE_NONE, NULL, 0x0,
                           "Seconds the server has been in its state", HFILL}},
         {&hf_half_closed, {"Half-closed", "tcpstate.half_closed", FT_STRING, BASE_NONE, NULL, 0x0,
                            "The side that shut down its sending half", HFILL}},
@@ -1149,19 +1182,19 @@ void proto_register_tcpstate(void)
                         "SYN, SYN-ACK, FIN, data or RST", HFILL}},
         {&hf_rtx_index, {"Index", "tcpstate.retrans.index", FT_UINT16, BASE_DEC, NULL, 0x0,
                          "1 = first retransmission", HFILL}},
-        {&hf_rtx_gap, {"Gap", "tcpstate.retrans.gap", FT_DOUBLE, BASE_NONE, NULL, 0x0,
+        {&hf_rtx_gap, {"Gap (s)", "tcpstate.retrans.gap", FT_DOUBLE, BASE_NONE, NULL, 0x0,
                        "Seconds since the previous transmission", HFILL}},
         {&hf_rtx_sched, {"Schedule", "tcpstate.retrans.schedule", FT_STRING, BASE_NONE, NULL, 0x0,
                          "How the retransmission was scheduled", HFILL}},
         {&hf_rtx_budget, {"Budget", "tcpstate.retrans.budget", FT_UINT16, BASE_DEC, NULL, 0x0,
                           "Retransmissions the stack profile allows", HFILL}},
-        {&hf_rtx_budget_time, {"Time budget", "tcpstate.retrans.budget_time", FT_DOUBLE, BASE_NONE, NULL, 0x0,
+        {&hf_rtx_budget_time, {"Time budget (s)", "tcpstate.retrans.budget_time", FT_DOUBLE, BASE_NONE, NULL, 0x0,
                                "Seconds the stack keeps retrying", HFILL}},
         {&hf_rtx_backoff, {"Backoff", "tcpstate.retrans.backoff", FT_UINT16, BASE_DEC, NULL, 0x0,
                            "Exponent of the RTO doubling", HFILL}},
         {&hf_ka_index, {"Keepalive probe", "tcpstate.keepalive.index", FT_UINT16, BASE_DEC, NULL, 0x0,
                         "Keepalive probe number since the peer last spoke", HFILL}},
-        {&hf_ka_idle, {"Idle before probe", "tcpstate.keepalive.idle", FT_DOUBLE, BASE_NONE, NULL, 0x0,
+        {&hf_ka_idle, {"Idle before probe (s)", "tcpstate.keepalive.idle", FT_DOUBLE, BASE_NONE, NULL, 0x0,
                        "Seconds idle before this keepalive probe", HFILL}},
         {&hf_ka_ack, {"Answers keepalive probe", "tcpstate.keepalive.ack", FT_UINT16, BASE_DEC, NULL, 0x0,
                       "This packet answers keepalive probe N", HFILL}},
@@ -1189,7 +1222,7 @@ void proto_register_tcpstate(void)
                                  NULL, HFILL}},
         {&hf_flow_server_final, {"Server final state", "tcpstate.flow.server.final", FT_STRING, BASE_NONE, NULL, 0x0,
                                  NULL, HFILL}},
-        {&hf_flow_final, {"Summary is final", "tcpstate.flow.final", FT_BOOLEAN, BASE_NONE, NULL, 0x0,
+        {&hf_flow_final, {"Summary is final", "tcpstate.flow.final", FT_BOOLEAN, BASE_NONE, TFS(&tfs_final), 0x0,
                           "True: end-of-connection summary after two passes", HFILL}},
         {&hf_kernel_client_state, {"Kernel client state", "tcpstate.kernel.client.state", FT_STRING, BASE_NONE, NULL, 0x0,
                                    "The client socket's state as the kernel reported it (tcpstate-lab)", HFILL}},
