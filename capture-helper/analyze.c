@@ -17,11 +17,12 @@
 #include <pcap/pcap.h>
 
 #include "lab.h"
+#include "tcpstate/labcomment.h"
 #include "tcpstate/pkt.h"
 #include "tcpstate/tcpstate.h"
 
 typedef struct an_opts {
-    int flows, one_pass, quiet;
+    int flows, one_pass, quiet, no_lab_profile;
     tcps_config cfg;
 } an_opts;
 
@@ -259,6 +260,7 @@ static void usage(FILE *fp)
             "  --one-pass       streaming answers (default: two passes, final answers)\n"
             "  --profile NAME   stack profile (default linux; see --profiles)\n"
             "  --set KEY=VALUE  override a profile value (repeatable)\n"
+            "  --no-lab-profile ignore the stack values a tcpstate-lab capture records\n"
             "  --profiles       list the profiles and keys\n"
             "  --max-flows N    live connections kept in memory (default 262144)\n"
             "  --quiet          print only the summary line on stderr\n"
@@ -266,7 +268,56 @@ static void usage(FILE *fp)
             "client state, server state, then transitions and events.\n"
             "Per flow: id, client, server, conn_state, history, close, client final,\n"
             "server final, duration, packets, retransmissions, keepalive probes,\n"
-            "zero-window probes.\n");
+            "zero-window probes.\n"
+            "A pcapng file written by 'tcpstate-lab run' records its kernel version and\n"
+            "TCP sysctls (the experiments scale the timers down): they are used before\n"
+            "the --set values, as 'tcpstate-lab check' does.\n");
+}
+
+typedef struct lab_note_ctx {
+    char buf[512];
+    size_t n;
+} lab_note_ctx;
+
+static void lab_note(const char *key, const char *value, const char *from, void *u)
+{
+    lab_note_ctx *x = u;
+    (void)from;
+    if (x->n < sizeof x->buf)
+        x->n += (size_t)snprintf(x->buf + x->n, sizeof x->buf - x->n, " %s=%s", key, value);
+}
+
+/* The stack values of a tcpstate-lab capture (its section comment). */
+static void use_lab_profile(const char *path, tcps_profile *prof, int quiet)
+{
+    FILE *f = fopen(path, "rb");
+    unsigned char magic[4] = {0};
+    if (!f)
+        return; /* the read pass reports it */
+    size_t got = fread(magic, 1, sizeof magic, f);
+    fclose(f);
+    if (got != 4 || memcmp(magic, "\x0a\x0d\x0d\x0a", 4) != 0)
+        return; /* not pcapng */
+    char err[256];
+    lab_pcapng_reader *r = lab_pcapng_read_open(path, err, sizeof err);
+    if (!r)
+        return;
+    const char *shb = lab_pcapng_section_comment(r);
+    tcps_lab_line *l = malloc(sizeof *l);
+    for (const char *p = shb; l && p && *p;) {
+        const char *e = strchr(p, '\n');
+        size_t len = e ? (size_t)(e - p) : strlen(p);
+        if (tcps_lab_parse(p, len, l) == 0 && strcmp(l->kind, "experiment") == 0) {
+            lab_note_ctx x = {{0}, 0};
+            if (tcps_lab_profile(l, prof, lab_note, &x) > 0 && !quiet)
+                fprintf(stderr, "tcpstate-lab: stack values of the capture (experiment %s):%s\n",
+                        tcps_lab_get(l, "name") ? tcps_lab_get(l, "name") : "?", x.buf);
+            break;
+        }
+        p = e ? e + 1 : NULL;
+    }
+    free(l);
+    lab_pcapng_read_close(r);
 }
 
 int lab_cmd_analyze(int argc, char **argv)
@@ -281,7 +332,9 @@ int lab_cmd_analyze(int argc, char **argv)
         {"profile", required_argument, 0, 'p'}, {"set", required_argument, 0, 's'},
         {"profiles", no_argument, 0, 'P'},    {"max-flows", required_argument, 0, 'm'},
         {"quiet", no_argument, 0, 'q'},       {"help", no_argument, 0, 'h'},
-        {0, 0, 0, 0}};
+        {"no-lab-profile", no_argument, 0, 'L'}, {0, 0, 0, 0}};
+    const char *sets[64];
+    int nsets = 0;
     int c;
     optind = 1;
     opterr = 0;
@@ -290,6 +343,7 @@ int lab_cmd_analyze(int argc, char **argv)
         case 'f': o.flows = 1; break;
         case '1': o.one_pass = 1; break;
         case 'q': o.quiet = 1; break;
+        case 'L': o.no_lab_profile = 1; break;
         case 'p': {
             const tcps_profile *p = tcps_profile_find(optarg);
             if (!p) {
@@ -308,10 +362,16 @@ int lab_cmd_analyze(int argc, char **argv)
                 return 2;
             }
             *eq = '\0';
-            if (tcps_profile_set(&o.cfg.profile, kv, eq + 1)) {
+            tcps_profile probe = o.cfg.profile;
+            if (tcps_profile_set(&probe, kv, eq + 1)) {
                 lab_error("bad profile setting '%s' (try --profiles)", optarg);
                 return 2;
             }
+            if (nsets == (int)(sizeof sets / sizeof sets[0])) {
+                lab_error("too many --set options");
+                return 2;
+            }
+            sets[nsets++] = optarg; /* applied after the capture's own values */
             break;
         }
         case 'P':
@@ -345,6 +405,15 @@ int lab_cmd_analyze(int argc, char **argv)
         return 2;
     }
     const char *path = argv[optind];
+    if (!o.no_lab_profile)
+        use_lab_profile(path, &o.cfg.profile, o.quiet);
+    for (int i = 0; i < nsets; i++) {
+        char kv[128];
+        snprintf(kv, sizeof kv, "%s", sets[i]);
+        char *eq = strchr(kv, '=');
+        *eq = '\0';
+        tcps_profile_set(&o.cfg.profile, kv, eq + 1);
+    }
     o.cfg.two_pass = !o.one_pass;
     if (o.flows) {
         o.cfg.on_flow_end = print_flow;

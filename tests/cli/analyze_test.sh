@@ -33,6 +33,21 @@ check "conn 2 is REJ/REFUSED" grep -q $'^2\t.*\tREJ\tSr\tREFUSED\t' "$tmp/flows"
 check "conn 3 ended by timeout" grep -q $'^3\t.*\tTIMEOUT\t' "$tmp/flows"
 check "conn 1 three-packet close" grep -q $'^1\t.*\tSF\t.*\tTHREE_WAY\t' "$tmp/flows"
 
+# a tcpstate-lab capture: its sysctls (orphan_retries scaled down) make the
+# orphan give up by its timer before the server's late data, as the kernel did
+fw1=$(dirname "$sample")/lab/fin-wait-1.pcapng
+if [ -f "$fw1" ]; then
+  "$lab" analyze --flows "$fw1" > "$tmp/lf" 2> "$tmp/le"
+  check "lab capture: its stack values used" grep -q 'stack values of the capture (experiment fin-wait-1):.* orphan_retries=' "$tmp/le"
+  check "lab capture: orphan timeout" grep -q $'^1\t.*\tTIMEOUT\t' "$tmp/lf"
+  "$lab" analyze --flows --no-lab-profile "$fw1" > "$tmp/lf2" 2> "$tmp/le2"
+  nogrep() { ! grep -q "$@"; }
+  check "--no-lab-profile: Linux defaults (the orphan lives on)" nogrep $'\tTIMEOUT\t' "$tmp/lf2"
+  check "--no-lab-profile: nothing said" nogrep 'stack values' "$tmp/le2"
+  "$lab" analyze --flows --set orphan_retries=8 "$fw1" > "$tmp/lf3" 2>/dev/null
+  check "--set wins over the capture's values" nogrep $'\tTIMEOUT\t' "$tmp/lf3"
+fi
+
 # bad input: one line on stderr, non-zero exit, nothing on stdout but the header
 printf 'not a capture at all\n' > "$tmp/text"
 "$lab" analyze "$tmp/text" > "$tmp/o" 2> "$tmp/e"; rc=$?
