@@ -1503,7 +1503,7 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
     /* 3. the receiver */
     int delivered = 1;
     int relevant = seq_consuming(s) || ack_relevant(f, R, s) || (fl & TCPS_F_RST);
-    int late = 0;
+    int late = 0, took = 0;
     if (E->pass == 2) {
         if (evf & EVF_NOT_DELIVERED)
             delivered = 0;
@@ -1522,10 +1522,12 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
             r->provisional = 1;
         } else if (!again) {
             tent_take(p, TENT_SEQ, end);
+            took = 1;
             r->provisional = 1;
         }
     } else if (ack_relevant(f, R, s)) {
         tent_take(p, TENT_ACK, p->flags & EPF_FIN ? p->fin_seq + 1 : p->isn + 1);
+        took = 1;
         r->provisional = 1;
     }
     /* one-pass: a client sending its SYN again never got the SYN-ACK */
@@ -1596,6 +1598,10 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
             receive(E, f, R, s, now);
         }
     }
+    /* one-pass: a receipt that changed nothing has nothing to undo (rolling
+     * back to the state before it would undo later changes) */
+    if (took && p->tent != TENT_NONE && p->state == p->tent_state)
+        p->tent = TENT_NONE;
 
     /* 4. bookkeeping and annotations */
     /* half-close: data sent while the peer's FIN is acknowledged */
@@ -1753,7 +1759,8 @@ int tcps_engine_begin_pass2(tcps_engine *E)
         return -1;
     finish_all(E);
     E->end_ts = E->max_ts;
-    qsort(E->ev, E->nev, sizeof *E->ev, ev_cmp);
+    if (E->nev) /* no evidence: E->ev may be NULL */
+        qsort(E->ev, E->nev, sizeof *E->ev, ev_cmp);
     E->evcur = 0;
     E->pass = 2;
     return engine_reset(E);

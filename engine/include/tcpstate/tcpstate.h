@@ -250,11 +250,22 @@ void tcps_engine_finish(tcps_engine *e);
 /* Summary of a live connection (0), or -1 if it is not live.  Constant time
  * for the connection of the segment fed last; a scan otherwise. */
 int tcps_engine_flow_summary(const tcps_engine *e, uint32_t flow_id, tcps_flow_summary *s);
-/* Bytes the engine holds now, and the most it held. */
+/* Bytes the engine holds now, and the most it held.
+ *
+ * The cap: at most max_flows connections are live (past it the oldest idle
+ * one is evicted), so in one-pass mode
+ *   tcps_engine_memory() <= M0 + 1.25 x (max_flows + 1) x tcps_flow_bytes()
+ * at any moment, M0 being a new engine's tcps_engine_memory() (the 1.25:
+ * the hash index is a power of two).  Two-pass mode adds, for pass 1 and
+ * kept until the engine is freed, 1 byte per segment and 16-byte evidence
+ * records (typically one or two per connection and one per retransmitted
+ * SYN/SYN-ACK/FIN, at most 16 per segment), in arrays that double when full.
+ * fuzz/ checks this bound after every call. */
 size_t tcps_engine_memory(const tcps_engine *e);
 size_t tcps_engine_peak_memory(const tcps_engine *e);
 size_t tcps_engine_live_flows(const tcps_engine *e);
-/* Bytes of state one live connection costs. */
+/* Bytes of state one live connection costs (its share of the hash index
+ * included). */
 size_t tcps_flow_bytes(void);
 
 /* Render an event message from its template and a result.  Returns the
