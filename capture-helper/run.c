@@ -962,6 +962,16 @@ int lab_cmd_run(int argc, char **argv)
         }
         userns = 1;
     }
+    /* the handlers before the outputs exist: a signal from here on stops
+     * the run before the first experiment and its empty files are removed */
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+    sigaction(SIGHUP, &sa, NULL);
+    signal(SIGPIPE, SIG_IGN);
     /* every output is opened before anything runs */
     char paths[64][4096];
     int fds[64];
@@ -990,14 +1000,6 @@ int lab_cmd_run(int argc, char **argv)
             return 1;
         }
     }
-    struct sigaction sa;
-    memset(&sa, 0, sizeof sa);
-    sa.sa_handler = on_signal;
-    sigemptyset(&sa.sa_mask);
-    sigaction(SIGINT, &sa, NULL);
-    sigaction(SIGTERM, &sa, NULL);
-    sigaction(SIGHUP, &sa, NULL);
-    signal(SIGPIPE, SIG_IGN);
 
     char warn[512] = "";
     lab_trace *trace = NULL;

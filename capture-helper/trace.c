@@ -142,6 +142,10 @@ static int64_t clock_offset(void)
  * way it went. */
 static void janitor(int rfd, const char *inst)
 {
+    /* out of the helper's process group and session: a signal to the group
+     * (a terminal's ^C or hang-up, a CI timeout, kill -KILL -PGID) ends the
+     * helper, not the janitor */
+    setsid();
     signal(SIGINT, SIG_IGN);
     signal(SIGTERM, SIG_IGN);
     signal(SIGHUP, SIG_IGN);
@@ -191,11 +195,8 @@ lab_trace *lab_trace_open(uint16_t client_port, char *warn, size_t cap)
     }
     remove_stale(t->root);
     snprintf(t->inst, sizeof t->inst, "%s/instances/tcpstate-lab-%ld", t->root, (long)getpid());
-    if (mkdir(t->inst, 0700) != 0 && errno != EEXIST) {
-        snprintf(warn, cap, "cannot create the tracefs instance %s: %s", t->inst, strerror(errno));
-        free(t);
-        return NULL;
-    }
+    /* the janitor first: a helper killed right after the mkdir still has
+     * one to remove the instance */
     int p[2];
     if (pipe2(p, O_CLOEXEC) == 0) {
         fflush(NULL);
@@ -211,6 +212,11 @@ lab_trace *lab_trace_open(uint16_t client_port, char *warn, size_t cap)
         } else {
             close(p[1]);
         }
+    }
+    if (mkdir(t->inst, 0700) != 0 && errno != EEXIST) {
+        snprintf(warn, cap, "cannot create the tracefs instance %s: %s", t->inst, strerror(errno));
+        lab_trace_close(t);
+        return NULL;
     }
     char filter[128];
     snprintf(filter, sizeof filter, "sport == %u || dport == %u", client_port, client_port);
