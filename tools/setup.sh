@@ -6,7 +6,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 packages=(build-essential cmake pkg-config libpcap-dev tcpdump iproute2 nftables
           tshark libwireshark-dev wireshark-dev python3
-          libnftables-dev libmnl-dev libwiretap-dev util-linux tcptrace)
+          libnftables-dev libmnl-dev libwiretap-dev util-linux tcptrace
+          wireshark-qt xvfb xdotool imagemagick)
 if [ "${1:-}" != "--no-apt" ]; then
   missing=()
   for p in "${packages[@]}"; do
