@@ -212,7 +212,8 @@ class Tshark:
         os.makedirs(noglobal)
         os.chmod(tmp, 0o755)
         self.env = dict(os.environ, HOME=home, XDG_CONFIG_HOME=os.path.join(home, ".config"),
-                        WIRESHARK_PLUGIN_DIR=noglobal, LC_ALL="C.UTF-8", TZ="UTC")
+                        WIRESHARK_PLUGIN_DIR=noglobal, WIRESHARK_EXTCAP_DIR=noglobal,
+                        LC_ALL="C.UTF-8", TZ="UTC")
         self.env.pop("WIRESHARK_CONFIG_DIR", None)
         self.prefix = []
         if os.geteuid() == 0:

@@ -70,6 +70,7 @@ start() {
   fresh_home
   (cd "$tmp" && exec "${run_as[@]}" env -u WIRESHARK_CONFIG_DIR HOME="$tmp/home" \
      XDG_CONFIG_HOME="$tmp/home/.config" WIRESHARK_PLUGIN_DIR="$tmp/noglobal" \
+     WIRESHARK_EXTCAP_DIR="$tmp/noglobal" \
      XDG_RUNTIME_DIR="$tmp/run" QT_QPA_PLATFORM=xcb LC_ALL=C.UTF-8 \
      wireshark -C tcpstate -o gui.update.enabled:FALSE "$@" -r "$tmp/$cap.pcapng") \
      > "$tmp/ws.log" 2>&1 &

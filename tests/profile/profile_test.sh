@@ -10,7 +10,8 @@
 # installed there by profiles/install-profile.cmake (the script cmake
 # --install runs).  Wireshark ignores personal folders when run as root, so
 # as root they run as nobody (setpriv).  Nothing outside the temporary
-# directory is touched; the GUI test kills its Xvfb and wireshark.
+# directory is touched; the GUI test kills its Xvfb and wireshark.  The
+# extcap folder is an empty one: no capture helper is started.
 #
 # Expected values come from how each lab experiment is made
 # (capture-helper/experiments.c, `tcpstate-lab list -v`): e.g. in
@@ -44,7 +45,7 @@ else
   run_as=()
 fi
 uenv=(env -u WIRESHARK_CONFIG_DIR HOME="$tmp/home" XDG_CONFIG_HOME="$tmp/home/.config"
-      WIRESHARK_PLUGIN_DIR="$tmp/noglobal" LC_ALL=C.UTF-8)
+      WIRESHARK_PLUGIN_DIR="$tmp/noglobal" WIRESHARK_EXTCAP_DIR="$tmp/noglobal" LC_ALL=C.UTF-8)
 ts() { (cd "$tmp" && "${run_as[@]}" "${uenv[@]}" "$tshark" "$@"); }
 
 pass=0 fail=0
@@ -129,7 +130,7 @@ install)
     env "${e[@]}" DESTDIR= SUDO_USER= "$cmake" -DTCPSTATE_PROFILE_SRC="$profile" \
       -P "$src/profiles/install-profile.cmake" > "$tmp/log-$how" 2>&1
     envu=("${e[@]}"); for i in "${!envu[@]}"; do case ${envu[$i]} in *=) unset "envu[$i]";; esac; done
-    wsconf=$(cd "$tmp" && "${run_as[@]}" env -u XDG_CONFIG_HOME -u WIRESHARK_CONFIG_DIR "${envu[@]}" \
+    wsconf=$(cd "$tmp" && "${run_as[@]}" env -u XDG_CONFIG_HOME -u WIRESHARK_CONFIG_DIR WIRESHARK_EXTCAP_DIR="$tmp/noglobal" "${envu[@]}" \
              "$tshark" -G folders 2>/dev/null | awk -F'\t' '/^Personal configuration:/ {print $2}')
     check "$how: installed in tshark's personal configuration ($wsconf)" \
       test -n "$wsconf" -a -f "$wsconf/profiles/tcpstate/colorfilters"
@@ -425,13 +426,12 @@ gui)
   check "a window titled with the capture's name" test -n "$win"
   if [ -n "$win" ]; then
     xdotool windowmove "$win" 0 0 windowsize "$win" 1600 1000 2>/dev/null
-    sleep 4
-    import -window root "$tmp/shot.png" && import -window root -depth 8 "ppm:$tmp/shot.ppm"
-    check "screenshot taken" test -s "$tmp/shot.png"
-    # PROFILE_TEST_SHOT=FILE.png keeps the screenshot
-    [ -n "${PROFILE_TEST_SHOT:-}" ] && cp "$tmp/shot.png" "$PROFILE_TEST_SHOT"
-    # the profile's colours are on the screen: fin-wait-1 has FIN copies 1, 2 and a RST
-    python3 - "$tmp/shot.ppm" "$profile/colorfilters" > "$tmp/pixels" <<'EOF'
+    # screenshots until the rows are drawn (at most about 30 s)
+    for _ in $(seq 15); do
+      sleep 2
+      import -window root "$tmp/shot.png" && import -window root -depth 8 "ppm:$tmp/shot.ppm" || continue
+      # the profile's colours on the screen: fin-wait-1 has FIN copies 1, 2, 3+ and a RST
+      python3 - "$tmp/shot.ppm" "$profile/colorfilters" > "$tmp/pixels" <<'EOF'
 import re, sys
 data = open(sys.argv[1], "rb").read()
 m = re.match(rb"P6\s+(\d+)\s+(\d+)\s+(\d+)\s", data)
@@ -452,6 +452,11 @@ for line in open(sys.argv[2], encoding="utf-8"):
         k = bytes(int(r.group(i)) // 257 for i in (2, 3, 4))
         print("rule %d\t%s" % (counts.get(k, 0), r.group(1)))
 EOF
+      grep -qP '^rule [1-9]\d{2,}\ttcpstate: retransmission 1$' "$tmp/pixels" && break
+    done
+    check "screenshot taken" test -s "$tmp/shot.png"
+    # PROFILE_TEST_SHOT=FILE.png keeps the screenshot
+    [ -n "${PROFILE_TEST_SHOT:-}" ] && cp "$tmp/shot.png" "$PROFILE_TEST_SHOT"
     px() { awk -F'\t' -v n="tcpstate: $1" '$2==n {split($1, a, " "); print a[2]}' "$tmp/pixels"; }
     total=$(awk '/^size/ {print $2*$3}' "$tmp/pixels")
     check "screenshot is not uniform" test "$(awk '/^colours/ {print $2}' "$tmp/pixels")" -gt 50 \
