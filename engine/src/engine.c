@@ -24,6 +24,8 @@
 #define SEQ_GEQ(a, b) SEQ_LEQ(b, a)
 #define MS(x) ((uint64_t)(x) * 1000000ull)
 #define NONE32 0xffffffffu
+/* 16-bit counters (indices shown to users) stop at their maximum */
+#define INC16(v) ((v) < UINT16_MAX ? (void)++(v) : (void)0)
 
 uint64_t tcps__syn_gap_ns(const tcps_profile *p, unsigned k);
 
@@ -88,6 +90,7 @@ typedef struct ep {
     uint16_t flags, tent_flags;
     uint16_t rtx_index, ka_index, zwp_index, dupacks, synack_timeouts;
     uint8_t state, timer_prev, orphan, orphan_ev, wscale, tent, tent_state, rtx_kind, rtx_tlp;
+    uint8_t tent_after;  /* the state the tentative receipt led to */
     uint32_t rtx_total, ka_total, zwp_total, pkts;
     uint64_t bytes;
     series ser;
@@ -777,6 +780,10 @@ static void tent_rollback(tcps_engine *E, flow *f, int side, uint64_t at)
     ep *r = &f->e[side];
     if (r->tent == TENT_NONE)
         return;
+    if (r->state != r->tent_after) { /* changed since: nothing left to undo */
+        r->tent = TENT_NONE;
+        return;
+    }
     uint8_t st = r->tent_state;
     r->flags = (uint16_t)((r->flags & ~EPF_GOT_FIN) | (r->tent_flags & EPF_GOT_FIN));
     r->tent = TENT_NONE;
@@ -1020,12 +1027,12 @@ static void classify_send(tcps_engine *E, flow *f, int S, const tcps_segment *s,
         (x->flags & EPF_SEQ) && s->seq == x->nxt - 1 && (p->flags & EPF_ACKED) &&
         p->ack_sent == x->nxt && x->state != TCPS_ST_SYN_SENT && x->state != TCPS_ST_SYN_RECV) {
         if (p->flags & EPF_WIN_ZERO) {
-            x->zwp_index++;
+            INC16(x->zwp_index);
             x->zwp_total++;
             r->zwp_index = x->zwp_index;
             event(r, TCPS_EV_ZERO_WINDOW_PROBE, (unsigned)S);
         } else {
-            x->ka_index++;
+            INC16(x->ka_index);
             x->ka_total++;
             r->ka_index = x->ka_index;
             uint64_t heard = p->last_tx > x->last_data ? p->last_tx : x->last_data;
@@ -1087,7 +1094,7 @@ static void classify_send(tcps_engine *E, flow *f, int S, const tcps_segment *s,
         x->rtx_start = now;
     } else {
         uint64_t gap = now - (x->rtx_prev < now ? x->rtx_prev : now);
-        x->rtx_index++;
+        INC16(x->rtx_index);
         if (x->rtx_index == 2 && (kind == TCPS_RTX_FIN || kind == TCPS_RTX_DATA)) {
             /* a tail loss probe is followed by an RTO of the same length;
              * an RTO retransmission by one twice as long */
@@ -1127,7 +1134,7 @@ static void classify_send(tcps_engine *E, flow *f, int S, const tcps_segment *s,
             sched = TCPS_SCHED_REPLY;
         }
         if (sched != TCPS_SCHED_REPLY)
-            x->synack_timeouts++;
+            INC16(x->synack_timeouts);
         r->rtx_budget = (uint16_t)pr->synack_retries;
         r->rtx_budget_ns = E->synack_giveup;
         event(r, TCPS_EV_SYNACK_RETRANS, (unsigned)S);
@@ -1286,7 +1293,8 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
     int reuse = 0, reuse_tw = 0;
     uint32_t tw_isn = 0; /* + 1: the ISN a TIME_WAIT that accepts the SYN picks */
     if (newconn && f) {
-        conn_index = (uint16_t)(f->conn_index + 1);
+        conn_index = f->conn_index;
+        INC16(conn_index);
         reuse = 1;
         run_timers_side(E, f, 0, now, 0);
         run_timers_side(E, f, 1, now, 0);
@@ -1454,7 +1462,7 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
         /* duplicate ACKs and SACKs the peer will react to */
         if ((x->flags & EPF_ACKED) && s->ack == x->ack_sent && s->len == 0 &&
             !(fl & (TCPS_F_SYN | TCPS_F_FIN)) && SEQ_LT(s->ack, p->nxt))
-            p->dupacks++;
+            INC16(p->dupacks);
         if (s->opt.present & TCPS_OPT_SACK && s->opt.nsack)
             p->flags |= EPF_SACKED;
         if (!(x->flags & EPF_ACKED) || SEQ_GT(s->ack, x->ack_sent))
@@ -1598,10 +1606,14 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
             receive(E, f, R, s, now);
         }
     }
-    /* one-pass: a receipt that changed nothing has nothing to undo (rolling
-     * back to the state before it would undo later changes) */
-    if (took && p->tent != TENT_NONE && p->state == p->tent_state)
-        p->tent = TENT_NONE;
+    /* one-pass: a rollback undoes a tentative receipt only while the
+     * receiver is still in the state it led to (a receipt that changed
+     * nothing, or any later change, leaves nothing to undo) */
+    if (took) {
+        p->tent_after = p->state;
+        if (p->state == p->tent_state)
+            p->tent = TENT_NONE;
+    }
 
     /* 4. bookkeeping and annotations */
     /* half-close: data sent while the peer's FIN is acknowledged */

@@ -258,8 +258,8 @@ int tcps_engine_flow_summary(const tcps_engine *e, uint32_t flow_id, tcps_flow_s
  * at any moment, M0 being a new engine's tcps_engine_memory() (the 1.25:
  * the hash index is a power of two).  Two-pass mode adds, for pass 1 and
  * kept until the engine is freed, 1 byte per segment and 16-byte evidence
- * records (typically one or two per connection and one per retransmitted
- * SYN/SYN-ACK/FIN, at most 16 per segment), in arrays that double when full.
+ * records (a few per connection, one per retransmitted SYN/SYN-ACK/FIN
+ * copy, at most 16 per segment), in arrays that double when full.
  * fuzz/ checks this bound after every call. */
 size_t tcps_engine_memory(const tcps_engine *e);
 size_t tcps_engine_peak_memory(const tcps_engine *e);
