@@ -641,9 +641,10 @@ static void run_pass(run *R)
             if (fz_verbose) {
                 char tr[200];
                 tcps_transition_text(&r, tr, sizeof tr);
-                printf("pass %d op %d: tuple %u %s flags 0x%02x seq %u ack %u len %u -> id %u#%u %s %s/%s%s%s rtx %s:%u ka %u zwp %u rst %s events 0x%x %s\n",
-                       R->pass, i, op->tuple, r.from ? "S>C" : "C>S", op->seg.flags, op->seg.seq,
+                printf("pass %d op %d: t=%.6f tuple %u %s flags 0x%02x seq %u ack %u len %u -> id %u#%u %s [%s/%s] %s/%s%s%s rtx %s:%u ka %u zwp %u rst %s events 0x%x %s\n",
+                       R->pass, i, op->seg.ts_ns / 1e9, op->tuple, r.from ? "S>C" : "C>S", op->seg.flags, op->seg.seq,
                        op->seg.ack, op->seg.len, r.flow_id, r.conn_index, tcps_phase_name(r.phase),
+                       tcps_state_name(r.prev_state[0]), tcps_state_name(r.prev_state[1]),
                        tcps_state_name(r.state[0]), tcps_state_name(r.state[1]),
                        r.delivered ? "" : " (not received)", r.revised ? " revised" : "",
                        tcps_rtx_kind_id(r.rtx_kind), r.rtx_index, r.ka_index, r.zwp_index,
