@@ -7,7 +7,8 @@ cd "$(dirname "$0")/.."
 packages=(build-essential cmake pkg-config libpcap-dev tcpdump iproute2 nftables
           tshark libwireshark-dev wireshark-dev python3
           libnftables-dev libmnl-dev libwiretap-dev util-linux tcptrace
-          wireshark-qt xvfb xdotool imagemagick)
+          wireshark-qt xvfb xdotool imagemagick
+          clang libclang-rt-14-dev llvm)
 if [ "${1:-}" != "--no-apt" ]; then
   missing=()
   for p in "${packages[@]}"; do

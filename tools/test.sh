@@ -13,4 +13,16 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DTCPSTATE_WITH_PCAP=OFF \
   -DCMAKE_C_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" >/dev/null
 cmake --build build-asan -j"$(nproc)" >/dev/null
 ctest --test-dir build-asan --output-on-failure -j"$(nproc)" -L engine || status=1
+echo "== engine fuzzing: libFuzzer, ${TCPSTATE_FUZZ_SECONDS:-60} s (fuzz/README.md)"
+if command -v clang >/dev/null; then
+  cmake -S . -B build-fuzz -DCMAKE_C_COMPILER=clang -DCMAKE_BUILD_TYPE=RelWithDebInfo \
+    -DTCPSTATE_FUZZ=ON -DTCPSTATE_WITH_PCAP=OFF -DTCPSTATE_WITH_WIRESHARK=OFF \
+    -DTCPSTATE_BENCH=OFF >/dev/null
+  cmake --build build-fuzz -j"$(nproc)" \
+    --target tcpstate-fuzz-engine tcpstate-fuzz-seeds tcpstate-fuzz-replay >/dev/null
+  fuzz/run.sh build-fuzz "${TCPSTATE_FUZZ_SECONDS:-60}" || status=1
+else
+  echo "clang not found (tools/setup.sh installs it)"
+  status=1
+fi
 exit $status
