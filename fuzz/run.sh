@@ -32,8 +32,12 @@ status=0
 "$fuzzer" -max_total_time="$secs" -timeout=10 -rss_limit_mb=2048 -max_len=4096 \
   -use_value_profile=1 -print_final_stats=1 -artifact_prefix="$out/artifacts/" \
   "$@" "$out/corpus" "$out/seeds" 2> "$out/fuzz.log" || status=$?
-tail -n 25 "$out/fuzz.log"
-if [ $status -ne 0 ]; then
+if [ $status -eq 0 ]; then
+  echo "fuzz/run.sh: $(grep -E '^#[0-9]+[[:space:]]+DONE' "$out/fuzz.log" | tail -n 1) ($secs s, no finding)"
+else
+  grep -E 'invariant violated|^  op [0-9]|runtime error|ERROR: (AddressSanitizer|LeakSanitizer|libFuzzer)' \
+    "$out/fuzz.log" | head -n 5 >&2
+  tail -n 15 "$out/fuzz.log" >&2
   echo "fuzz/run.sh: FINDING (exit $status); full log $out/fuzz.log; input(s):" >&2
   ls -t "$out/artifacts/" | head -3 | sed "s|^|  $out/artifacts/|" >&2
   echo "  reproduce: $build/fuzz/tcpstate-fuzz-replay -v FILE; once fixed, keep it in fuzz/regressions/" >&2
