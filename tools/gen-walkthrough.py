@@ -36,20 +36,6 @@ PROFILE_FILES = ["preferences", "colorfilters", "dfilter_buttons", "dfilters", "
 COLUMNS = ["Client state", "Server state", "Phase", "Retrans", "Keepalive",
            "Client in state", "Server in state"]
 
-# sysctl (net.ipv4.NAME) -> engine profile key (tcpstate.overrides)
-SYSCTL_KEYS = {
-    "tcp_syn_retries": "syn_retries",
-    "tcp_syn_linear_timeouts": "syn_linear",
-    "tcp_synack_retries": "synack_retries",
-    "tcp_orphan_retries": "orphan_retries",
-    "tcp_retries2": "retries2",
-    "tcp_fin_timeout": "fin_timeout_ms",
-    "tcp_keepalive_time": "ka_time_ms",
-    "tcp_keepalive_intvl": "ka_intvl_ms",
-    "tcp_keepalive_probes": "ka_probes",
-    "tcp_rfc1337": "rfc1337",
-}
-
 # What to look at in each experiment, and the filter button that shows it.
 LOOK = {
     "handshake-close": ("State changes", [
@@ -276,27 +262,6 @@ def lab_list(lab):
     return out
 
 
-def stack_overrides(lab, cap, extra):
-    """The -o tcpstate.overrides value for the sysctls the experiment sets."""
-    p = run([lab, "analyze", cap], cwd=ROOT, check=False)
-    m = re.search(r"stack values of the capture \(experiment [^)]*\): (.*)", p.stderr)
-    if not m:
-        die("tcpstate-lab analyze does not report the stack values of %s" % cap)
-    values = dict(kv.split("=", 1) for kv in m.group(1).split())
-    keys = []
-    for line in extra:
-        s = re.match(r"sysctl net\.ipv4\.(\w+)=", line)
-        if not s:
-            continue
-        key = SYSCTL_KEYS.get(s.group(1))
-        if not key:
-            die("%s: no engine key for sysctl %s" % (cap, s.group(1)))
-        if key not in values:
-            die("%s: analyze reports no value for %s" % (cap, key))
-        keys.append("%s=%s" % (key, values[key]))
-    return ",".join(keys)
-
-
 def lab_events(lab, cap, t0):
     out = []
     text = run([lab, "check", "--comments", cap], cwd=ROOT, check=False).stdout
@@ -382,11 +347,9 @@ def generate(ts, lab, profile, capdir, tmp):
     w("")
     w("`-C tcpstate` selects the profile (in the GUI: *Edit → Configuration Profiles*, or "
       "the *Profile* field at the bottom right). The experiments scale the kernel's "
-      "timers down with sysctls; the plugin does not read them from the capture, so "
-      "where an experiment changes them its *open it* line passes the same values "
-      "with `-o tcpstate.overrides:...` (without them the engine assumes Linux "
-      "defaults, and a timer-driven state change comes later than the kernel's). "
-      "`tcpstate-lab analyze` and `check` read them from the capture.")
+      "timers down with sysctls; the capture records them, and the plugin (preference "
+      "`tcpstate.lab_profile`), `tcpstate-lab analyze` and `check` run the engine with "
+      "them, so timer-driven state changes come when the kernel's did.")
     w("")
     w("### The columns")
     w("")
@@ -435,8 +398,6 @@ def generate(ts, lab, profile, capdir, tmp):
         local = os.path.join(tmp, name + ".pcapng")
         shutil.copy(cap, local)
         os.chmod(local, 0o644)
-        ov = stack_overrides(lab, cap_rel, extra)
-        opt = ["-o", "tcpstate.overrides:" + ov] if ov else []
         button, look = LOOK[name]
         if button not in bfilter:
             die("%s: no filter button %r" % (name, button))
@@ -460,14 +421,13 @@ def generate(ts, lab, profile, capdir, tmp):
                                                     m.group(3).replace("{S}", "8080")))
                 continue
             w("- %s" % line)
-        w("- open it: `wireshark -C tcpstate %s%s`" %
-          ("-o tcpstate.overrides:%s " % ov if ov else "", cap_rel))
+        w("- open it: `wireshark -C tcpstate %s`" % cap_rel)
         w("")
         w("### What to look at")
         w("")
         for p in look:
             w("- " + p)
-        sel = ts.run(["-C", "tcpstate", "-2", "-r", local] + opt +
+        sel = ts.run(["-C", "tcpstate", "-2", "-r", local] +
                      ["-Y", bfilter[button], "-T", "fields", "-e", "frame.number"]).split()
         if not sel:
             die("%s: the %s button selects no packet" % (name, button))
@@ -478,7 +438,7 @@ def generate(ts, lab, profile, capdir, tmp):
         # the packet list as the profile shows it
         fields = ["frame.number", "_ws.col.Time"] + ["_ws.col." + c for c in COLUMNS] + \
                  ["frame.coloring_rule.name", "tcpstate.kernel.agree", "frame.time_epoch"]
-        args = ["-C", "tcpstate", "-2", "--color", "-r", local] + opt + \
+        args = ["-C", "tcpstate", "-2", "--color", "-r", local] + \
                ["-T", "fields", "-E", "occurrence=f"]
         for f in fields:
             args += ["-e", f]
@@ -498,9 +458,8 @@ def generate(ts, lab, profile, capdir, tmp):
                 disagree.append(r[0])
         w("### The packets, as the profile shows them")
         w("")
-        w("`tshark -C tcpstate -2 %s%s` (the profile's columns; direction and "
-          "flags from `tcpstate-lab analyze`):" % ("-o tcpstate.overrides:%s " % ov if ov else "",
-                                                   cap_rel))
+        w("`tshark -C tcpstate -2 %s` (the profile's columns; direction and "
+          "flags from `tcpstate-lab analyze`):" % cap_rel)
         w("")
         w("```")
         o.extend(align(table, right={0}))
@@ -545,12 +504,11 @@ def generate(ts, lab, profile, capdir, tmp):
 
         w("### Ladder diagram")
         w("")
-        w("`tshark -2 -q %s-r %s -z flow,tcpstate,network` (Wireshark: *Statistics → "
-          "Flow Graph*, flow type *TCP Endpoint States*):" %
-          ("-o tcpstate.overrides:%s " % ov if ov else "", cap_rel))
+        w("`tshark -2 -q -r %s -z flow,tcpstate,network` (Wireshark: *Statistics → "
+          "Flow Graph*, flow type *TCP Endpoint States*):" % cap_rel)
         w("")
         w("```")
-        flow = ts.run(["-2", "-q", "-r", local] + opt + ["-z", "flow,tcpstate,network"])
+        flow = ts.run(["-2", "-q", "-r", local, "-z", "flow,tcpstate,network"])
         o.extend(l.rstrip() for l in flow.splitlines() if l.strip())
         w("```")
         w("")

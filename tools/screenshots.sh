@@ -116,14 +116,13 @@ packet_shot() { # CAPTURE N OUT.png [wireshark args]
   echo "$out/$png"
 }
 
-packet_shot fin-wait-1 11 wireshark-fin-wait-1.png -o tcpstate.overrides:orphan_retries=2
-packet_shot keepalive-dead 10 wireshark-keepalive-dead.png \
-  -o tcpstate.overrides:ka_time_ms=1000,ka_intvl_ms=1000,ka_probes=2
-packet_shot close-wait 10 wireshark-close-wait.png -o tcpstate.overrides:fin_timeout_ms=1000
+packet_shot fin-wait-1 11 wireshark-fin-wait-1.png
+packet_shot keepalive-dead 10 wireshark-keepalive-dead.png
+packet_shot close-wait 10 wireshark-close-wait.png
 
 # Statistics > Flow Graph (the 19th entry of the Statistics menu in 4.0),
 # then the flow type "TCP Endpoint States" (the last of the list)
-start fin-wait-1 -o tcpstate.overrides:orphan_retries=2
+start fin-wait-1
 xdotool key alt+s
 sleep 0.5
 for _ in $(seq 18); do xdotool key Down; done

@@ -19,7 +19,7 @@
 # client is in FIN_WAIT_1 on its FIN and on every copy, the server stays
 # ESTABLISHED, the n-th copy is retransmission n; keepalive probes are found
 # with Wireshark's own tcp.analysis.keep_alive.  The experiments scale timers
-# with sysctls, which the plugin takes from tcpstate.overrides.
+# with sysctls; the plugin reads them from the capture (lab_profile).
 set -u
 group=$1 src=$2 build=$3 plugin=$4 lab=$5 tshark=$6 cmake=$7 wireshark=${8:-}
 labdir=$src/captures/lab
@@ -78,24 +78,10 @@ chmod 777 "$tmp/home"
 for f in "$labdir"/*.pcapng; do cp "$f" "$tmp/"; done
 chmod a+r "$tmp"/*.pcapng
 
-# experiment -> tcpstate.overrides for the sysctls it scales (list -v)
-ov() {
-  case $1 in
-    syn-sent) echo syn_retries=1 ;;
-    syn-recv) echo syn_retries=1,synack_retries=1 ;;
-    fin-wait-1) echo orphan_retries=2 ;;
-    fin-wait-2) echo fin_timeout_ms=1000,orphan_retries=3 ;;
-    close-wait) echo fin_timeout_ms=1000 ;;
-    keepalive) echo ka_time_ms=1000,ka_intvl_ms=1000,ka_probes=3 ;;
-    keepalive-dead) echo ka_time_ms=1000,ka_intvl_ms=1000,ka_probes=2 ;;
-    *) echo "" ;;
-  esac
-}
 # fields NAME OUT FIELD...: tshark -C tcpstate -2 --color -T fields on a lab capture
 fields() {
   local name=$1 out=$2; shift 2
-  local args=(-C tcpstate -2 --color -r "$name.pcapng" -o "tcpstate.overrides:$(ov "$name")"
-              -T fields -E occurrence=f)
+  local args=(-C tcpstate -2 --color -r "$name.pcapng" -T fields -E occurrence=f)
   local f
   for f in "$@"; do args+=(-e "$f"); done
   ts "${args[@]}" > "$out" 2> "$out.err"
@@ -191,7 +177,7 @@ columns)
     eq "$(awk -F'\t' -v f="$first_fin" '$1>3 && $1<f {print $9, $10, $11}' "$tmp/f1" | sort -u)" "ESTABLISHED ESTABLISHED established"
   check "fin-wait-1: no keepalive" eq "$(cut -f13 "$tmp/f1" | sort -u)" ""
   # the default (column) output shows the same, and no [C:.. S:..] tag (the profile turns it off)
-  ts -C tcpstate -2 -r fin-wait-1.pcapng -o tcpstate.overrides:orphan_retries=2 > "$tmp/f1.cols" 2> "$tmp/f1.cols.err"
+  ts -C tcpstate -2 -r fin-wait-1.pcapng > "$tmp/f1.cols" 2> "$tmp/f1.cols.err"
   second=$(sed -n 2p "$tmp/f1.fins" | cut -f1)
   check "fin-wait-1: column output of the first copy" \
     grep -qE "^ *$second .* FIN_WAIT_1 ESTABLISHED closing FIN,1 " "$tmp/f1.cols"
@@ -372,8 +358,8 @@ EOF
     check "button '$l' compiles and runs" test $? = 0
     check "button '$l': no error" empty "$tmp/berr"
   done < "$tmp/buttons"
-  # sel NAME FILTER: frames the filter selects (two passes, the experiment's timers)
-  sel() { ts -C tcpstate -2 -r "$1.pcapng" -o "tcpstate.overrides:$(ov "$1")" -Y "$2" -T fields -e frame.number | paste -sd' '; }
+  # sel NAME FILTER: frames the filter selects (two passes)
+  sel() { ts -C tcpstate -2 -r "$1.pcapng" -Y "$2" -T fields -e frame.number | paste -sd' '; }
   check "FIN_WAIT_1 on fin-wait-1: exactly the client's FINs" \
     eq "$(sel fin-wait-1 "$(btn FIN_WAIT_1)")" "$(sel fin-wait-1 'tcp.flags.fin == 1 && tcp.srcport != 8080')"
   # close-wait: the server's application never closes: CLOSE_WAIT from the client's FIN until the RST
@@ -393,7 +379,7 @@ EOF
   check "Half-close on half-close: selects packets" test -n "$(sel half-close "$(btn Half-close)")"
   # State changes: exactly the packets after which a state differs from the packet before
   for x in close-4way simultaneous-close tw-reuse fin-wait-2; do
-    ts -C tcpstate -2 -r "$x.pcapng" -o "tcpstate.overrides:$(ov "$x")" -T fields \
+    ts -C tcpstate -2 -r "$x.pcapng" -T fields \
       -e frame.number -e tcpstate.client.state -e tcpstate.server.state > "$tmp/st-$x" 2>/dev/null
     want=$(awk -F'\t' '$2 FS $3 != prev {print $1} {prev=$2 FS $3}' "$tmp/st-$x" | paste -sd' ')
     check "State changes on $x: where a state changes" eq "$(sel "$x" "$(btn "State changes")")" "$want"
@@ -415,7 +401,7 @@ gui)
   export DISPLAY=:$(head -1 "$tmp/display")
   (cd "$tmp" && exec timeout 120 "${run_as[@]}" "${uenv[@]}" XDG_RUNTIME_DIR="$tmp/run" DISPLAY="$DISPLAY" \
      QT_QPA_PLATFORM=xcb "$wireshark" -C tcpstate -o gui.update.enabled:FALSE \
-     -o tcpstate.overrides:orphan_retries=2 -r "$tmp/fin-wait-1.pcapng") > "$tmp/ws.out" 2> "$tmp/ws.err" &
+     -r "$tmp/fin-wait-1.pcapng") > "$tmp/ws.out" 2> "$tmp/ws.err" &
   pids+=($!)
   win=
   for _ in $(seq 120); do
