@@ -1087,6 +1087,16 @@ void tl_flush(lab_tl *tl, int final)
             for (int s = 0; s < 2; s++)
                 if (tl->side[s].pending && tl->side[s].pc_t <= c)
                     wait = 1;
+            /* sock_diag knows the states at c once a poll that started after
+             * c was answered and every change found by a poll whose interval
+             * reaches back to c was processed: a slow poll (a loaded machine)
+             * may answer later than SETTLE with a change from before c */
+            for (int s = 0; s < 2; s++)
+                if (!tl->side[s].have_last || tl->side[s].last.tprev <= c)
+                    wait = 1;
+            for (size_t k = tl->idrec; k < tl->ndrecs && !wait; k++)
+                if (tl->drecs[k].tprev <= c)
+                    wait = 1;
             if (wait)
                 break;
         }
