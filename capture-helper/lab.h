@@ -175,8 +175,9 @@ typedef struct lab_trace_ev {
     uint8_t oldstate, newstate; /* kernel TCP_* */
 } lab_trace_ev;
 typedef struct lab_trace lab_trace;
-/* NULL (with a warning in warn) when tracefs cannot be used. */
-lab_trace *lab_trace_open(uint16_t client_port, char *warn, size_t cap);
+/* NULL (with a warning in warn) when tracefs cannot be used.  *client_port
+ * may be changed to one no other live run's instance filters on. */
+lab_trace *lab_trace_open(uint16_t *client_port, char *warn, size_t cap);
 /* Reads what is pending; calls fn for each event. */
 int lab_trace_read(lab_trace *t, void (*fn)(const lab_trace_ev *, void *), void *user);
 const char *lab_trace_instance(const lab_trace *t);

@@ -53,6 +53,7 @@ typedef struct run_opts {
     const char *out;
     const char *dir;
     int all, capture_at, ipv6, real_timers, quiet, no_trace;
+    uint16_t client_port;
 } run_opts;
 
 typedef struct run_ctx {
@@ -675,7 +676,7 @@ static int run_one(const lab_experiment *x, const run_opts *o, int outfd, const 
     c.capture_at = o->capture_at >= 0 ? o->capture_at : x->capture_at;
     c.af = o->ipv6 ? AF_INET6 : AF_INET;
     c.lfd = c.fd[0] = c.fd[1] = -1;
-    c.port[0] = (uint16_t)(40000 + getpid() % 20000);
+    c.port[0] = o->client_port;
     c.port[1] = LAB_SERVER_PORT;
     snprintf(c.addr[0], sizeof c.addr[0], "%s", o->ipv6 ? LAB_ADDR6_CLIENT : LAB_ADDR4_CLIENT);
     snprintf(c.addr[1], sizeof c.addr[1], "%s", o->ipv6 ? LAB_ADDR6_SERVER : LAB_ADDR4_SERVER);
@@ -1003,11 +1004,12 @@ int lab_cmd_run(int argc, char **argv)
 
     char warn[512] = "";
     lab_trace *trace = NULL;
+    o.client_port = (uint16_t)(40000 + getpid() % 20000);
     if (userns && !o.no_trace)
         lab_error("warning: not root: running in a user namespace, where tracefs is not "
                   "available; kernel states from sock_diag alone (less exact)");
     if (!o.no_trace && !userns) {
-        trace = lab_trace_open((uint16_t)(40000 + getpid() % 20000), warn, sizeof warn);
+        trace = lab_trace_open(&o.client_port, warn, sizeof warn);
         if (!trace)
             lab_error("warning: %s; kernel states from sock_diag alone (less exact)", warn);
     }

@@ -30,6 +30,7 @@
 #include <unistd.h>
 
 #include <arpa/inet.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -124,6 +125,37 @@ static void remove_stale(const char *root)
     closedir(d);
 }
 
+/* Whether a live instance other than ours filters on port (its filter
+ * reads "sport == PORT || ..."). */
+static int port_taken(const char *root, uint16_t port)
+{
+    char p[512];
+    snprintf(p, sizeof p, "%s/instances", root);
+    DIR *d = opendir(p);
+    if (!d)
+        return 0;
+    char want[32];
+    snprintf(want, sizeof want, "sport == %u ", port);
+    int taken = 0;
+    struct dirent *e;
+    while (!taken && (e = readdir(d))) {
+        if (strncmp(e->d_name, "tcpstate-lab-", 13) != 0 ||
+            strtol(e->d_name + 13, NULL, 10) == (long)getpid())
+            continue;
+        char f[1024], buf[256];
+        snprintf(f, sizeof f, "%s/%s/events/sock/inet_sock_set_state/filter", p, e->d_name);
+        int fd = open(f, O_RDONLY | O_CLOEXEC);
+        if (fd < 0)
+            continue;
+        ssize_t n = read(fd, buf, sizeof buf - 1);
+        close(fd);
+        buf[n > 0 ? n : 0] = '\0';
+        taken = strstr(buf, want) != NULL;
+    }
+    closedir(d);
+    return taken;
+}
+
 static int64_t clock_offset(void)
 {
     int64_t best = 0;
@@ -174,7 +206,7 @@ static void janitor(int rfd, const char *inst)
     _exit(0);
 }
 
-lab_trace *lab_trace_open(uint16_t client_port, char *warn, size_t cap)
+lab_trace *lab_trace_open(uint16_t *client_port, char *warn, size_t cap)
 {
     lab_trace *t = calloc(1, sizeof *t);
     if (!t) {
@@ -213,17 +245,31 @@ lab_trace *lab_trace_open(uint16_t client_port, char *warn, size_t cap)
             close(p[1]);
         }
     }
-    if (mkdir(t->inst, 0700) != 0 && errno != EEXIST) {
-        snprintf(warn, cap, "cannot create the tracefs instance %s: %s", t->inst, strerror(errno));
-        lab_trace_close(t);
-        return NULL;
-    }
+    /* The tracepoint sees every namespace and the port is all the filter
+     * can tell runs apart by (they share the addresses): a run at the same
+     * time as another takes a port that no other live instance filters on,
+     * chosen and written under a lock on the instances directory. */
+    char dir[300];
+    snprintf(dir, sizeof dir, "%s/instances", t->root);
+    int lock = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (lock >= 0)
+        flock(lock, LOCK_EX);
+    for (int i = 0; i < 20000 && port_taken(t->root, *client_port); i++)
+        *client_port = (uint16_t)(40000 + (*client_port - 40000 + 1) % 20000);
     char filter[128];
-    snprintf(filter, sizeof filter, "sport == %u || dport == %u", client_port, client_port);
-    if (write_file(t->inst, "trace_clock", "mono") != 0 ||
-        write_file(t->inst, "events/sock/inet_sock_set_state/filter", filter) != 0 ||
-        write_file(t->inst, "events/sock/inet_sock_set_state/enable", "1") != 0) {
+    snprintf(filter, sizeof filter, "sport == %u || dport == %u", *client_port, *client_port);
+    int ok = mkdir(t->inst, 0700) == 0 || errno == EEXIST;
+    if (!ok)
+        snprintf(warn, cap, "cannot create the tracefs instance %s: %s", t->inst, strerror(errno));
+    else if (write_file(t->inst, "trace_clock", "mono") != 0 ||
+             write_file(t->inst, "events/sock/inet_sock_set_state/filter", filter) != 0 ||
+             write_file(t->inst, "events/sock/inet_sock_set_state/enable", "1") != 0) {
         snprintf(warn, cap, "cannot set up the tracefs instance %s", t->inst);
+        ok = 0;
+    }
+    if (lock >= 0)
+        close(lock);
+    if (!ok) {
         lab_trace_close(t);
         return NULL;
     }
