@@ -20,14 +20,17 @@
 # (so an installed global copy is not loaded instead).
 #
 # Inputs: captures/sample.pcap, captures/lab/*.pcapng (as pcapng, comments
-# included, and converted to pcap), and `GEN basic|tunnels|bad`.  Each
+# included, and converted to pcap), and `GEN basic|tunnels|bad|bench`.  Each
 # iteration takes one, applies (all chosen from the seed) MUTATE's
 # structural mutations, `editcap -E` byte errors, an `editcap -s` snap
 # length and a cut of the file at a random offset, picks preferences
-# (profile, overrides, two_pass, info_tag, lab_profile), and runs tshark:
-#   full   -2 -V -z tcpstate,flows -z tcpstate,states -z flow,tcpstate,network
-#   fields -T fields -e <every tcpstate field> -z tcpstate,flows
-#          -z tcpstate,states, one pass (every other seed: -2)
+# (profile, overrides, two_pass, info_tag, lab_profile, close_wait_threshold)
+# and sometimes -c N, and runs tshark:
+#   full     -2 -V -z tcpstate,flows -z tcpstate,states -z flow,tcpstate,network
+#   fields   -T fields -e <every tcpstate field> -z tcpstate,flows
+#            -z tcpstate,states, one pass (every other seed: -2)
+#   filtered (a third of the seeds) -2 with a first-pass filter (-R), a
+#            display filter (-Y) and filtered statistics
 # A run fails on a crash or abort (exit status >= 128), a timeout, an
 # AddressSanitizer or UBSan report, "Dissector bug", a malformed TCPSTATE
 # tree, a GLib critical or warning.  A failure that tshark shows the same
@@ -37,11 +40,11 @@
 # Every failing input is saved in DIR with a .log (seed, mutations,
 # commands, report) and a .args file (the tshark options it needs); copy
 # both into tests/fuzz-tshark/regressions/ to keep it as a fixture.  The
-# fixtures there run first, every time, in both modes.
+# fixtures there run first, every time, in every mode.
 #
 # Exit status: 0 no finding, 1 findings, 2 usage, 77 skipped (no tshark).
 set -u
-usage() { sed -n '2,17p' "$0" >&2; exit 2; }
+usage() { sed -n '2,14p' "$0" >&2; exit 2; }
 [ $# -ge 4 ] || usage
 plugin=$1 mutate=$2 gen=$3 src=$4; shift 4
 iterations=100 duration= seed= one= jobs=2 findings=$PWD/fuzz-findings regonly=0
@@ -123,6 +126,7 @@ echo "fuzz_tshark: plugin $plugin ($( [ $sanitized = 1 ] && echo "ASan+UBSan" ||
 
 # ---- the inputs -------------------------------------------------------------------
 for k in basic tunnels bad; do "$gen" "$k" "$tmp/pool/gen-$k.pcap" >/dev/null || exit 1; done
+"$gen" bench "$tmp/pool/gen-bench.pcap" 40 >/dev/null || exit 1
 for f in "$src"/captures/lab/*.pcapng; do
   b=$(basename "$f" .pcapng)
   cp "$f" "$tmp/pool/lab-$b.pcapng"
@@ -156,6 +160,12 @@ verdict() {
 full_args=(-2 -V -z tcpstate,flows -z tcpstate,states -z flow,tcpstate,network)
 fields_args=(-T fields -E occurrence=a -E aggregator=, -e frame.number "${fields[@]}"
              -z tcpstate,flows -z tcpstate,states)
+# filters in both passes (frames the second pass never draws) and on the
+# statistics' taps
+filtered_args=(-2 -R 'tcpstate.from == "client" || !tcp' -Y 'tcpstate.transition || tcpstate.revised || tcpstate.kernel.agree == 0'
+               -T fields -e frame.number -e tcpstate.transition -e tcpstate.flow.history -e tcpstate.kernel.agree
+               -z 'tcpstate,flows,tcpstate.flow.close == "ABORT" || tcpstate.retrans.index > 1'
+               -z 'tcpstate,states,tcp.port == 8080')
 
 # run_modes DIR FILE TAG EXTRA...: both modes on FILE; prints one line per
 # failure "TAG mode: problem"; leaves logs in DIR/TAG.MODE.{out,err}
@@ -163,7 +173,11 @@ run_modes() {
   local d=$1 f=$2 tag=$3; shift 3
   local extra=("$@") mode args rc v
   for mode in ${modes:-full fields}; do
-    if [ $mode = full ]; then args=("${full_args[@]}"); else args=("${fields_args[@]}"); fi
+    case $mode in
+    full) args=("${full_args[@]}") ;;
+    fields) args=("${fields_args[@]}") ;;
+    *) args=("${filtered_args[@]}") ;;
+    esac
     [ $mode = fields ] && [ "${twopass_fields:-0}" = 1 ] && args=(-2 "${args[@]}")
     ts "$d" -r "$f" "${extra[@]}" "${args[@]}" > "$d/$tag.$mode.out" 2> "$d/$tag.$mode.err"
     rc=$?
@@ -243,10 +257,14 @@ iteration() {
   [ $((RANDOM % 100)) -lt 10 ] && extra+=(-o tcpstate.info_tag:FALSE)
   [ $((RANDOM % 100)) -lt 10 ] && extra+=(-o tcpstate.lab_profile:FALSE)
   [ $((RANDOM % 100)) -lt 10 ] && extra+=(-o "tcpstate.close_wait_threshold:$((RANDOM % 3 * 1000))")
+  [ $((RANDOM % 100)) -lt 10 ] && extra+=(-c "$((1 + RANDOM % 40))")
   twopass_fields=$((s % 2))
+  modes="full fields"
+  [ $((RANDOM % 3)) = 0 ] && modes="full fields filtered"
   printf '%s\n' "${extra[@]}" > "$d/args"
   [ "$twopass_fields" = 1 ] && echo "fields mode with -2" >> "$log"
   [ ${#extra[@]} -gt 0 ] && echo "tshark options: ${extra[*]}" >> "$log"
+  echo "modes: $modes" >> "$log"
   run_modes "$d" "input.$ext" it "${extra[@]}"
 }
 
@@ -275,7 +293,7 @@ if [ -z "$one" ]; then
     extra=()
     if [ -f "${f%.*}.args" ]; then while IFS= read -r a; do [ -n "$a" ] && extra+=("$a"); done < "${f%.*}.args"; fi
     for twopass_fields in 0 1; do
-      if [ $twopass_fields = 0 ]; then modes="full fields"; else modes=fields; fi
+      if [ $twopass_fields = 0 ]; then modes="full fields filtered"; else modes=fields; fi
       r=$(run_modes "$tmp/reg" "$b" "reg" "${extra[@]}")
       nreg=$((nreg + 1))
       if [ -n "$r" ]; then
@@ -301,8 +319,14 @@ if [ -n "$one" ]; then
   cat "$d/mutations"
   cat "$d.verdicts"
   echo "files kept in $d (input, args, it.*.out/err)"
-  for m in full fields; do
-    echo "tshark command ($m): as nobody, HOME=$tmp/home LD_PRELOAD=$preload tshark -r $d/input.* $(tr '\n' ' ' < "$d/args")..."
+  mapfile -t extra < "$d/args"
+  for m in $(sed -n 's/^modes: //p' "$d/mutations"); do
+    case $m in
+    full) args=("${full_args[@]}") ;;
+    fields) args=("${fields_args[@]}"); [ $((one % 2)) = 1 ] && args=(-2 "${args[@]}") ;;
+    *) args=("${filtered_args[@]}") ;;
+    esac
+    echo "$m: (cd $d &&${run_as[*]:+ ${run_as[*]}} env$(printf ' %q' "${export_env[@]}") $tshark -r $(basename "$d"/input.*)$(printf ' %q' "${extra[@]}" "${args[@]}"))"
   done
   grep -q '^FAIL' "$d.verdicts" && exit 1
   exit 0
