@@ -24,7 +24,7 @@ mkdir -p "$tmp/home" && chmod 777 "$tmp/home"
 run_as=()
 [ "$(id -u)" = 0 ] && run_as=(setpriv --reuid=65534 --regid=65534 --clear-groups)
 mkdir -p "$tmp/noglobal" # hides a tcpstate.so installed in the global plugin folder
-ts() { (cd "$tmp" && "${run_as[@]}" env HOME="$tmp/home" WIRESHARK_PLUGIN_DIR="$tmp/noglobal" "$tshark" "$@"); }
+ts() { (cd "$tmp" && "${run_as[@]}" env HOME="$tmp/home" WIRESHARK_PLUGIN_DIR="$tmp/noglobal" WIRESHARK_EXTCAP_DIR="$tmp/noglobal" "$tshark" "$@"); }
 pers=$(ts -G folders 2>/dev/null | awk -F'\t' '/^Personal Plugins:/ {print $2}')
 mkdir -p "$pers/epan" && cp "$plugin" "$pers/epan/" && chmod -R a+rX "$tmp/home"
 

@@ -754,10 +754,14 @@ static proto_item *add_uint(draw_ctx *d, proto_tree *t, int hf, guint32 v)
     return gen(proto_tree_add_uint(t, hf, d->tvb, 0, 0, v));
 }
 
-/* Seconds: a plain double (the label is only built when it is shown). */
+/* Seconds, as a relative time (shown "0.208000000 seconds"; the label is
+ * only built when it is shown). */
 static proto_item *add_secs(draw_ctx *d, proto_tree *t, int hf, uint64_t ns)
 {
-    return gen(proto_tree_add_double(t, hf, d->tvb, 0, 0, (double)ns / 1e9));
+    nstime_t v;
+    v.secs = (time_t)(ns / 1000000000ull);
+    v.nsecs = (int)(ns % 1000000000ull);
+    return gen(proto_tree_add_time(t, hf, d->tvb, 0, 0, &v));
 }
 
 static proto_item *add_bool(draw_ctx *d, proto_tree *t, int hf, gboolean v)
@@ -1168,9 +1172,9 @@ void proto_register_tcpstate(void)
                              "Why the client's state changed", HFILL}},
         {&hf_server_reason, {"Server change reason", "tcpstate.server.reason", FT_STRING, BASE_NONE, NULL, 0x0,
                              "Why the server's state changed", HFILL}},
-        {&hf_client_tis, {"Client time in state (s)", "tcpstate.client.time_in_state", FT_DOUBLE, BASE_NONE, NULL, 0x0,
+        {&hf_client_tis, {"Client time in state", "tcpstate.client.time_in_state", FT_RELATIVE_TIME, BASE_NONE, NULL, 0x0,
                           "Seconds the client has been in its state", HFILL}},
-        {&hf_server_tis, {"Server time in state (s)", "tcpstate.server.time_in_state", FT_DOUBLE, BASE_NONE, NULL, 0x0,
+        {&hf_server_tis, {"Server time in state", "tcpstate.server.time_in_state", FT_RELATIVE_TIME, BASE_NONE, NULL, 0x0,
                           "Seconds the server has been in its state", HFILL}},
         {&hf_half_closed, {"Half-closed", "tcpstate.half_closed", FT_STRING, BASE_NONE, NULL, 0x0,
                            "The side that shut down its sending half", HFILL}},
@@ -1182,19 +1186,19 @@ void proto_register_tcpstate(void)
                         "SYN, SYN-ACK, FIN, data or RST", HFILL}},
         {&hf_rtx_index, {"Index", "tcpstate.retrans.index", FT_UINT16, BASE_DEC, NULL, 0x0,
                          "1 = first retransmission", HFILL}},
-        {&hf_rtx_gap, {"Gap (s)", "tcpstate.retrans.gap", FT_DOUBLE, BASE_NONE, NULL, 0x0,
+        {&hf_rtx_gap, {"Gap", "tcpstate.retrans.gap", FT_RELATIVE_TIME, BASE_NONE, NULL, 0x0,
                        "Seconds since the previous transmission", HFILL}},
         {&hf_rtx_sched, {"Schedule", "tcpstate.retrans.schedule", FT_STRING, BASE_NONE, NULL, 0x0,
                          "How the retransmission was scheduled", HFILL}},
         {&hf_rtx_budget, {"Budget", "tcpstate.retrans.budget", FT_UINT16, BASE_DEC, NULL, 0x0,
                           "Retransmissions the stack profile allows", HFILL}},
-        {&hf_rtx_budget_time, {"Time budget (s)", "tcpstate.retrans.budget_time", FT_DOUBLE, BASE_NONE, NULL, 0x0,
+        {&hf_rtx_budget_time, {"Time budget", "tcpstate.retrans.budget_time", FT_RELATIVE_TIME, BASE_NONE, NULL, 0x0,
                                "Seconds the stack keeps retrying", HFILL}},
         {&hf_rtx_backoff, {"Backoff", "tcpstate.retrans.backoff", FT_UINT16, BASE_DEC, NULL, 0x0,
                            "Exponent of the RTO doubling", HFILL}},
         {&hf_ka_index, {"Keepalive probe", "tcpstate.keepalive.index", FT_UINT16, BASE_DEC, NULL, 0x0,
                         "Keepalive probe number since the peer last spoke", HFILL}},
-        {&hf_ka_idle, {"Idle before probe (s)", "tcpstate.keepalive.idle", FT_DOUBLE, BASE_NONE, NULL, 0x0,
+        {&hf_ka_idle, {"Idle before probe", "tcpstate.keepalive.idle", FT_RELATIVE_TIME, BASE_NONE, NULL, 0x0,
                        "Seconds idle before this keepalive probe", HFILL}},
         {&hf_ka_ack, {"Answers keepalive probe", "tcpstate.keepalive.ack", FT_UINT16, BASE_DEC, NULL, 0x0,
                       "This packet answers keepalive probe N", HFILL}},

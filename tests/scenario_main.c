@@ -65,6 +65,10 @@ static int packet_value(const tcps_result *r, const char *key, const char *want,
         snprintf(got, cap, "%u", r->ka_index);
     else if (!strcmp(key, "ka_ack"))
         snprintf(got, cap, "%u", r->ka_ack);
+    else if (!strcmp(key, "ka_unanswered"))
+        snprintf(got, cap, "%u", r->ka_unanswered);
+    else if (!strcmp(key, "timer_index"))
+        snprintf(got, cap, "%u", r->rtx_timer_index);
     else if (!strcmp(key, "zwp"))
         snprintf(got, cap, "%u", r->zwp_index);
     else if (!strcmp(key, "rst"))

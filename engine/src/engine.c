@@ -1135,6 +1135,7 @@ static void classify_send(tcps_engine *E, flow *f, int S, const tcps_segment *s,
         }
         if (sched != TCPS_SCHED_REPLY)
             INC16(x->synack_timeouts);
+        r->rtx_timer_index = x->synack_timeouts;
         r->rtx_budget = (uint16_t)pr->synack_retries;
         r->rtx_budget_ns = E->synack_giveup;
         event(r, TCPS_EV_SYNACK_RETRANS, (unsigned)S);
@@ -1558,8 +1559,10 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
     if (fl & TCPS_F_RST) {
         r->rst_cause = cause;
         event(r, TCPS_EV_RST, (unsigned)S);
-        if (cause == TCPS_RST_KEEPALIVE)
+        if (cause == TCPS_RST_KEEPALIVE) {
+            r->ka_unanswered = x->ka_index;
             event(r, TCPS_EV_KEEPALIVE_DEAD, (unsigned)S);
+        }
         /* orphan evidence from the RST's sender */
         if (x->orphan == TCPS_ORPHAN_UNKNOWN && (x->flags & EPF_FIN)) {
             if (cause == TCPS_RST_DATA_TO_ORPHAN) {

@@ -130,9 +130,12 @@ size_t tcps_event_message(const tcps_engine *e, unsigned ev, const tcps_result *
                          1e9);
         else if (KEY("index"))
             snprintf(tmp, sizeof tmp, "%u",
-                     (unsigned)(r->rtx_index  ? r->rtx_index
-                                : r->ka_index ? r->ka_index
-                                              : r->zwp_index));
+                     (unsigned)(r->rtx_index       ? r->rtx_index
+                                : r->ka_index      ? r->ka_index
+                                : r->ka_unanswered ? r->ka_unanswered
+                                                   : r->zwp_index));
+        else if (KEY("timer_index"))
+            snprintf(tmp, sizeof tmp, "%u", (unsigned)r->rtx_timer_index);
         else if (KEY("budget"))
             snprintf(tmp, sizeof tmp, "%u", (unsigned)r->rtx_budget);
         else if (KEY("budget_s"))

@@ -36,7 +36,7 @@ fi
 # same name).
 mkdir -p "$tmp/noglobal"
 ts() { # tshark as the test user, with the throw-away HOME
-  (cd "$tmp" && "${run_as[@]}" env HOME="$tmp/home" WIRESHARK_PLUGIN_DIR="$tmp/noglobal" \
+  (cd "$tmp" && "${run_as[@]}" env HOME="$tmp/home" WIRESHARK_PLUGIN_DIR="$tmp/noglobal" WIRESHARK_EXTCAP_DIR="$tmp/noglobal" \
       XDG_CONFIG_HOME="$tmp/home/.config" "$tshark" "$@")
 }
 

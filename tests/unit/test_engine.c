@@ -98,6 +98,23 @@ static void test_messages(void)
     CHECK(strcmp(buf, "server in CLOSE_WAIT for 120 s: the application has not closed its socket") ==
               0,
           "got '%s'", buf);
+    {
+        tcps_result k;
+        memset(&k, 0, sizeof k);
+        k.ka_unanswered = 9; /* the RST after the last probe is not itself a probe */
+        tcps_event_message(E, TCPS_EV_KEEPALIVE_DEAD, &k, buf, sizeof buf);
+        CHECK(strcmp(buf, "keepalive probe 9 unanswered: peer presumed dead") == 0, "got '%s'", buf);
+        memset(&k, 0, sizeof k);
+        k.rtx_kind = TCPS_RTX_SYNACK;
+        k.rtx_index = 3; /* every copy */
+        k.rtx_timer_index = 1; /* what the budget counts */
+        k.rtx_budget = 5;
+        k.rtx_sched = TCPS_SCHED_REPLY;
+        tcps_event_message(E, TCPS_EV_SYNACK_RETRANS, &k, buf, sizeof buf);
+        CHECK(strstr(buf, "SYN-ACK retransmission 3 (") == buf && strstr(buf, "request timer 1 of 5") &&
+                  !strstr(buf, "3 of 5"),
+              "got '%s'", buf);
+    }
     size_t n = tcps_event_message(E, TCPS_EV_CLOSE_WAIT_LONG, &r, buf, 10);
     CHECK(n == 9 && strlen(buf) == 9, "truncated message");
     memset(&r, 0, sizeof r);

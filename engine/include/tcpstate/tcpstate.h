@@ -179,12 +179,15 @@ typedef struct tcps_result {
     uint16_t rtx_budget;      /* retransmissions the profile allows (0: time budget only) */
     uint64_t rtx_budget_ns;   /* time budget from the first retransmission/transmission */
     uint16_t rtx_backoff;     /* exponent of the RTO doubling at this retransmission */
+    uint16_t rtx_timer_index; /* SYN-ACK: the request timer's retransmissions so far (the
+                                 budget counts these, not replies to a retransmitted SYN) */
 
     /* keepalive and zero-window probes */
     uint16_t ka_index;        /* keepalive probe number since the peer last spoke */
     uint64_t ka_idle_ns;      /* idle time before this probe */
     uint16_t ka_ack;          /* this packet answers keepalive probe N */
     uint16_t zwp_index;       /* zero-window probe number (0: not one) */
+    uint16_t ka_unanswered;   /* a keepalive RST: probes its sender sent without an answer */
 
     uint8_t rst_cause;        /* tcps_rst_cause */
     uint8_t half_closed;      /* 0 none, 1 + side that shut down its sending half */

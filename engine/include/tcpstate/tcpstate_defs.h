@@ -140,7 +140,9 @@
  *   {side}             the endpoint the event is about
  *   {state}            that endpoint's state
  *   {secs}             seconds the endpoint has been in that state
- *   {index} {budget}   retransmission or probe index, and the budget count
+ *   {index} {budget}   retransmission or probe index (a keepalive RST: the
+ *                      probes that went unanswered), and the budget count
+ *   {timer_index}      SYN-ACK: the request timer's retransmissions so far
  *   {budget_s}         the time budget in seconds
  *   {profile}          the stack profile's description
  *   {sched}            the retransmission schedule
@@ -150,7 +152,8 @@
     X(SYN_RETRANS, WARN,                                                       \
       "SYN retransmission {index} of {budget} ({profile}, {sched})")           \
     X(SYNACK_RETRANS, WARN,                                                    \
-      "SYN-ACK retransmission {index} of {budget} ({profile}, {sched})")       \
+      "SYN-ACK retransmission {index} ({sched}); request timer "              \
+      "{timer_index} of {budget} ({profile})")                                 \
     X(FIN_RETRANS, WARN, "FIN retransmission {index} ({sched})")               \
     X(ORPHAN_FIN_RETRANS, WARN,                                                \
       "FIN retransmissions of an orphan: budget ends about {budget_s} s "      \
