@@ -93,7 +93,9 @@ preload=$(ldd "$plugin" 2>/dev/null | awk '/libasan\.so/ {a=$3} /libubsan\.so/ {
   END {s=a; if (u != "") s = s (s != "" ? ":" : "") u; print s}')
 sanitized=0
 case $preload in *libasan*) sanitized=1 ;; esac
-export_env=(HOME="$tmp/home" WIRESHARK_PLUGIN_DIR="$tmp/noglobal" XDG_CONFIG_HOME="$tmp/home/.config"
+# (no extcap helpers: they would start with the sanitizer runtime preloaded)
+export_env=(HOME="$tmp/home" WIRESHARK_PLUGIN_DIR="$tmp/noglobal" WIRESHARK_EXTCAP_DIR="$tmp/noglobal"
+  XDG_CONFIG_HOME="$tmp/home/.config"
   WIRESHARK_ABORT_ON_DISSECTOR_BUG=1
   ASAN_OPTIONS=detect_leaks=0:abort_on_error=1:handle_abort=1:symbolize=1:hard_rss_limit_mb=4096:allocator_may_return_null=0
   UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1:abort_on_error=1
