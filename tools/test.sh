@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite: build (if needed) and run every CTest, then the
-# engine's tests again under AddressSanitizer and UBSan.
+# engine's tests again under AddressSanitizer and UBSan, the engine's
+# libFuzzer run, and the plugin built with ASan/UBSan in tshark on mutated
+# captures (tests/fuzz-tshark).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 [ -f build/CMakeCache.txt ] || cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
@@ -24,5 +26,17 @@ if command -v clang >/dev/null; then
 else
   echo "clang not found (tools/setup.sh installs it)"
   status=1
+fi
+echo "== the Wireshark plugin under ASan/UBSan in tshark, on mutated captures"
+cmake -S . -B build-plugin-asan -DCMAKE_BUILD_TYPE=RelWithDebInfo -DTCPSTATE_WITH_PCAP=OFF \
+  -DTCPSTATE_BENCH=OFF \
+  -DCMAKE_C_FLAGS="-fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer" >/dev/null
+fuzz_tests=$(ctest --test-dir build-plugin-asan -N -R '^fuzz\.tshark')
+if [[ $fuzz_tests == *fuzz.tshark* ]]; then
+  cmake --build build-plugin-asan -j"$(nproc)" \
+    --target tcpstate_wireshark tcpstate-plugin-gen tcpstate-fuzz-mutate >/dev/null
+  ctest --test-dir build-plugin-asan --output-on-failure -R '^fuzz\.tshark' || status=1
+else
+  echo "(no Wireshark development files: skipped)"
 fi
 exit $status
