@@ -120,7 +120,8 @@ int fz_decode(const uint8_t *data, size_t size, fz_program *p)
         fz_op op;
         memset(&op, 0, sizeof op);
         if ((c & FZ_C_TUPLE) == 7) {
-            unsigned cmd = get(&r, 1) % FZ_CMD_COUNT;
+            unsigned cb = get(&r, 1);
+            unsigned cmd = cb >= 0xfc ? FZ_CMD_BURST : cb % FZ_CMD_BURST;
             switch (cmd) {
             case FZ_CMD_ADVANCE:
                 clock += (uint64_t)get(&r, 4) * 1000000ull;
@@ -136,10 +137,41 @@ int fz_decode(const uint8_t *data, size_t size, fz_program *p)
                     op.seg.af = 0;
                 op.seg.ts_ns = clock;
                 break;
-            default:
+            case FZ_CMD_SUMMARY:
                 op.kind = FZ_OP_SUMMARY;
                 op.id = get(&r, 1);
                 break;
+            default: {
+                /* a burst: up to 256 segments with these flags, 1 us apart,
+                 * each from the next client port of a tuple: many
+                 * connections (hash index growth, eviction) from few bytes */
+                unsigned t = get(&r, 1) % (unsigned)p->ntuples, n = get(&r, 1) + 1u;
+                uint8_t fl = (uint8_t)get(&r, 1);
+                uint32_t seq = get(&r, 4);
+                if (r.eof)
+                    break;
+                const fz_tuple *x = &p->tuples[t];
+                for (unsigned k = 0; k < n && p->nops < FZ_MAX_OPS; k++) {
+                    fz_op *b = &p->ops[p->nops++];
+                    memset(b, 0, sizeof *b);
+                    b->kind = FZ_OP_SEG;
+                    b->tuple = (uint8_t)t;
+                    b->burst = 1;
+                    tcps_segment *g = &b->seg;
+                    clock += 1000;
+                    g->ts_ns = clock;
+                    g->af = x->af;
+                    memcpy(g->src, x->addr[0], 16);
+                    memcpy(g->dst, x->addr[1], 16);
+                    g->sport = (uint16_t)(x->port[0] + 1 + k);
+                    g->dport = x->port[1];
+                    g->flags = fl;
+                    g->seq = seq + k * 7919u;
+                    g->ack = seq ^ 0x5a5a5a5au;
+                    g->window = 1024;
+                }
+                continue;
+            }
             }
             if (r.eof)
                 break;

@@ -35,13 +35,15 @@ enum {
     FZ_C_OPTS = 0x80   /* TCP options follow */
 };
 enum { FZ_T_MS8, FZ_T_MS16, FZ_T_DS16, FZ_T_US32 };
-enum { FZ_CMD_ADVANCE, FZ_CMD_NOTE_TIME, FZ_CMD_BAD_AF, FZ_CMD_SUMMARY, FZ_CMD_COUNT };
+/* command byte: 0xfc..0xff a burst, otherwise the byte mod 4 */
+enum { FZ_CMD_ADVANCE, FZ_CMD_NOTE_TIME, FZ_CMD_BAD_AF, FZ_CMD_SUMMARY, FZ_CMD_BURST };
 
 typedef enum { FZ_OP_SEG, FZ_OP_NOTE_TIME, FZ_OP_BAD_AF, FZ_OP_SUMMARY } fz_op_kind;
 
 typedef struct fz_op {
     fz_op_kind kind;
-    uint8_t tuple;       /* FZ_OP_SEG */
+    uint8_t tuple;       /* FZ_OP_SEG (a burst segment: its tuple, another port) */
+    uint8_t burst;       /* FZ_OP_SEG: from a burst (not on the tuple's 4-tuple) */
     uint64_t ts;         /* FZ_OP_NOTE_TIME: the time noted */
     uint32_t id;         /* FZ_OP_SUMMARY: the flow id asked for */
     tcps_segment seg;    /* FZ_OP_SEG, FZ_OP_BAD_AF */
