@@ -59,6 +59,7 @@ enum {
     EVF_ORPHAN_NO = 1 << 7,
     EVF_END_REUSE = 1 << 12, /* with CONN_END: a new SYN reused the 4-tuple */
     EVF_LATE = 1 << 13,      /* received, but processed after the receiver's next packet */
+    EVF_END_EVICTED = 1 << 14, /* with CONN_END: evicted to keep memory under the cap */
     EVF_OEV_SHIFT = 8 /* 4 bits: tcps_orphan_ev */
 };
 
@@ -609,7 +610,8 @@ static void finalize(tcps_engine *E, uint32_t i1, uint64_t at, int reuse)
     E->cur_timer_at[0] = save_t[0];
     E->cur_timer_at[1] = save_t[1];
     if (E->cfg.two_pass && E->pass == 1) {
-        ev_add(E, f->last_ord, EVF_CONN_END | (reuse ? EVF_END_REUSE : 0), at);
+        ev_add(E, f->last_ord,
+               EVF_CONN_END | (reuse ? EVF_END_REUSE : 0) | (f->evicted ? EVF_END_EVICTED : 0), at);
         for (int s = 0; s < 2; s++) {
             ep *x = &f->e[s];
             series_resolve(E, &x->ser);
@@ -1690,6 +1692,8 @@ int tcps_engine_feed(tcps_engine *E, const tcps_segment *s, tcps_result *r)
         }
     }
     E->ord++;
+    if (E->pass == 2 && (evf & EVF_END_EVICTED))
+        f->evicted = 1; /* as in pass 1 */
     if (E->pass == 2 && (evf & EVF_CONN_END))
         finalize(E, (uint32_t)(f - E->flows) + 1, end_aux > now ? end_aux : now,
                  (evf & EVF_END_REUSE) != 0);
