@@ -43,7 +43,7 @@ valid_pcapng() {
 
 n=0
 one() { # SIGNAL GROUP(0/1)
-  local sig=$1 group=$2 x opts=() delay out rc pid name
+  local sig=$1 group=$2 x opts=() delay out rc pid name failed=$fail
   n=$((n + 1))
   if [ $((RANDOM % 8)) = 0 ]; then
     x=--all; mkdir -p "$tmp/all$n"; out=(-d "$tmp/all$n")
@@ -85,7 +85,10 @@ one() { # SIGNAL GROUP(0/1)
   host_state > "$tmp/after$n"
   if ! cmp -s "$tmp/before" "$tmp/after$n"; then diff -u "$tmp/before" "$tmp/after$n"; fi
   check "$name: host unchanged" cmp -s "$tmp/before" "$tmp/after$n"
-  [ "$sig" = KILL ] && return
+  if [ "$sig" = KILL ]; then
+    [ "$fail" = "$failed" ] || { echo "  its output:"; tail -5 "$tmp/log$n"; }
+    return
+  fi
   local ended=0
   if [ $rc != $((128 + signum)) ]; then
     # the run may have ended before the signal came
@@ -105,6 +108,7 @@ one() { # SIGNAL GROUP(0/1)
   for f in "${files[@]}"; do
     check "$name: $(basename "$f") is a valid pcapng" valid_pcapng "$f"
   done
+  [ "$fail" = "$failed" ] || { echo "  its output:"; tail -5 "$tmp/log$n"; }
 }
 
 for ((r = 0; r < rounds; r++)); do
