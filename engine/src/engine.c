@@ -659,9 +659,12 @@ static void housekeeping(tcps_engine *E, uint64_t now)
         flow *f = &E->flows[t - 1];
         if (now < f->last_ts + idle)
             break;
-        run_timers_side(E, f, 0, now, 0);
-        run_timers_side(E, f, 1, now, 0);
-        if (reclaimable(f))
+        /* the timers run on a copy: a connection that stays keeps them for
+         * its next packet, whose answer then reports what they did */
+        flow probe = *f;
+        run_timers_side(E, &probe, 0, now, 0);
+        run_timers_side(E, &probe, 1, now, 0);
+        if (reclaimable(&probe))
             finalize(E, t, now, 0);
         else
             lru_touch(E, t); /* long-lived idle connection: look at the next */
